@@ -1,0 +1,40 @@
+"""Logging set up from Settings: human-readable console lines or one JSON object per line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+
+from controller.settings import LogFormat, Settings
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        document = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key.startswith("harmony_"):
+                document[key.removeprefix("harmony_")] = value
+        if record.exc_info:
+            document["exception"] = self.formatException(record.exc_info)
+        return json.dumps(document, default=str)
+
+
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log_format is LogFormat.json:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    if settings.log_level != "DEBUG":
+        # Alembic announces its context at INFO on every command; that is noise to users.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
