@@ -21,7 +21,7 @@ from controller.state.db import (
 from controller.state.retention import prune_old_rows
 
 app = typer.Typer(help="Create, upgrade and inspect the state store.", no_args_is_help=True)
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 @app.command()

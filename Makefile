@@ -1,0 +1,41 @@
+# Quickstart: `make run` (a backtest on a real trace, embedded defaults) and `make test`.
+# Both create .venv when missing and install the project into it; the second time they
+# only reinstall when pyproject.toml changed.
+
+VENV ?= .venv
+PYTHON ?= $(shell for candidate in python3.13 python3.12 python3.11 python3; do \
+	command -v $$candidate >/dev/null 2>&1 && $$candidate -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	&& { command -v $$candidate; break; }; done)
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.harmony-installed
+
+.PHONY: install run test lint typecheck pytest clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: Harmony needs Python >= 3.11 on PATH (python3.11 or newer)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/harmony db upgrade
+	@echo "make run: the backtest command is not built yet; showing the CLI and preparing the default SQLite state store instead."
+	$(BIN)/harmony --help
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy forecaster decision
+
+pytest: install
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
