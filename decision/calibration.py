@@ -1,0 +1,168 @@
+"""Adaptive calibration: how often the plans the engine would make are actually exceeded.
+
+For every planning level a_j on a fixed grid the posterior holds a Beta distribution over
+p_j, the realised rate at which demand exceeds the capacity the engine would plan at level
+a_j (the fewest replicas whose shortfall bound is <= a_j). The prior says the forecaster is
+calibrated: Beta(a_j * n0, (1 - a_j) * n0), n0 = `prior_strength`. Each step adds one
+Bernoulli outcome per level (conjugate update); the forgetting factor lambda pulls the
+posterior back towards the prior by (1 - lambda) per step, so it follows drift with a
+memory of about 1 / (1 - lambda) steps:
+
+    alpha_j <- lambda * alpha_j + (1 - lambda) * alpha0_j + exceeded_j
+    beta_j  <- lambda * beta_j  + (1 - lambda) * beta0_j  + (1 - exceeded_j)
+
+The engine then plans at the level a* whose posterior mean rate equals the SLA ε (log-log
+interpolation over the grid, means made monotone in a): an overconfident forecaster
+(exceeded too often) gets a* < ε, an underconfident one a* > ε. The outcomes do not depend on
+the decisions taken, so this converges without feedback oscillation. Grid levels are
+absolute, so one posterior serves any ε inside the grid.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from decision.errors import InvalidDecisionInput
+
+DEFAULT_LEVELS: tuple[float, ...] = tuple(
+    float(level) for level in np.geomspace(1e-3, 0.5, 25).round(7)
+)
+DEFAULT_PRIOR_STRENGTH = 20.0
+DEFAULT_FORGETTING = 0.995
+
+
+@dataclass
+class CalibrationPosterior:
+    """Beta posteriors over the realised exceedance rate of each planning level (see module).
+
+    Small and JSON-serialisable (`to_dict()`/`from_dict()`); the controller persists it.
+    """
+
+    levels: tuple[float, ...] = DEFAULT_LEVELS
+    prior_strength: float = DEFAULT_PRIOR_STRENGTH
+    forgetting: float = DEFAULT_FORGETTING
+    alpha: list[float] = field(default_factory=list)
+    beta: list[float] = field(default_factory=list)
+    updates: int = 0
+
+    def __post_init__(self) -> None:
+        levels = np.asarray(self.levels, dtype=np.float64)
+        if (
+            levels.ndim != 1
+            or levels.size < 2
+            or not np.all((levels > 0) & (levels < 1))
+            or not np.all(np.diff(levels) > 0)
+        ):
+            raise InvalidDecisionInput(
+                "CalibrationPosterior.levels must be at least two increasing values in (0, 1)"
+            )
+        if not (self.prior_strength > 0 and math.isfinite(self.prior_strength)):
+            raise InvalidDecisionInput(
+                f"CalibrationPosterior.prior_strength must be > 0, got {self.prior_strength!r}"
+            )
+        if not (0 < self.forgetting <= 1):
+            raise InvalidDecisionInput(
+                f"CalibrationPosterior.forgetting must be in (0, 1], got {self.forgetting!r}"
+            )
+        self.levels = tuple(float(level) for level in levels)
+        if not self.alpha and not self.beta:
+            self.alpha = self.prior_alpha.tolist()
+            self.beta = self.prior_beta.tolist()
+        if len(self.alpha) != levels.size or len(self.beta) != levels.size:
+            raise InvalidDecisionInput(
+                f"CalibrationPosterior: alpha and beta need {levels.size} values (one per level)"
+            )
+        if not all(a > 0 for a in self.alpha) or not all(b > 0 for b in self.beta):
+            raise InvalidDecisionInput("CalibrationPosterior: alpha and beta must be > 0")
+
+    @property
+    def level_array(self) -> npt.NDArray[np.float64]:
+        return np.asarray(self.levels, dtype=np.float64)
+
+    @property
+    def prior_alpha(self) -> npt.NDArray[np.float64]:
+        return self.level_array * self.prior_strength
+
+    @property
+    def prior_beta(self) -> npt.NDArray[np.float64]:
+        return (1.0 - self.level_array) * self.prior_strength
+
+    def update(self, exceeded: Sequence[bool] | npt.NDArray[np.bool_]) -> None:
+        """Add one step's outcome: `exceeded[j]` is True when realised demand went above
+        the capacity the engine would have planned at level j for that step."""
+        outcome = np.asarray(exceeded, dtype=np.float64)
+        if outcome.shape != (len(self.levels),):
+            raise InvalidDecisionInput(
+                f"calibration update needs {len(self.levels)} outcomes, got {outcome.shape}"
+            )
+        keep = self.forgetting
+        alpha = keep * np.asarray(self.alpha) + (1 - keep) * self.prior_alpha + outcome
+        beta = keep * np.asarray(self.beta) + (1 - keep) * self.prior_beta + (1 - outcome)
+        self.alpha = alpha.tolist()
+        self.beta = beta.tolist()
+        self.updates += 1
+
+    def exceedance_rates(self) -> npt.NDArray[np.float64]:
+        """Posterior mean realised exceedance rate per level, made non-decreasing in level."""
+        alpha = np.asarray(self.alpha)
+        means = alpha / (alpha + np.asarray(self.beta))
+        return np.maximum.accumulate(means)
+
+    def effective_epsilon(self, sla_epsilon: float) -> float:
+        """The planning level whose posterior exceedance rate equals `sla_epsilon`,
+        clipped to the grid."""
+        rates = self.exceedance_rates()
+        if sla_epsilon <= rates[0]:
+            return self.levels[0]
+        if sla_epsilon >= rates[-1]:
+            return self.levels[-1]
+        # np.interp needs strictly increasing x: ties (flat stretches) get a negligible tilt.
+        tilted = np.log(rates) + np.arange(rates.size) * 1e-12
+        log_level = np.interp(math.log(sla_epsilon), tilted, np.log(self.level_array))
+        return float(math.exp(log_level))
+
+    def at_limit(self, sla_epsilon: float) -> bool:
+        """True when the correction wanted a level outside the grid (and was clipped)."""
+        rates = self.exceedance_rates()
+        return bool(sla_epsilon < rates[0] or sla_epsilon > rates[-1])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "beta-exceedance-grid/v1",
+            "levels": list(self.levels),
+            "prior_strength": self.prior_strength,
+            "forgetting": self.forgetting,
+            "alpha": list(self.alpha),
+            "beta": list(self.beta),
+            "updates": self.updates,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CalibrationPosterior:
+        if data.get("kind") != "beta-exceedance-grid/v1":
+            raise InvalidDecisionInput(
+                f"calibration posterior: unknown kind {data.get('kind')!r}; expected "
+                "'beta-exceedance-grid/v1' (drop the stored posterior to start afresh)"
+            )
+        try:
+            return cls(
+                levels=tuple(float(v) for v in data["levels"]),
+                prior_strength=float(data["prior_strength"]),
+                forgetting=float(data["forgetting"]),
+                alpha=[float(v) for v in data["alpha"]],
+                beta=[float(v) for v in data["beta"]],
+                updates=int(data["updates"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            if isinstance(error, InvalidDecisionInput):
+                raise
+            raise InvalidDecisionInput(
+                f"calibration posterior: field missing or malformed ({error}); "
+                "drop the stored posterior to start afresh"
+            ) from error
