@@ -80,6 +80,8 @@ class Pool(Base):
     target_kind: Mapped[str] = mapped_column(String(253), default="")
     target_name: Mapped[str] = mapped_column(String(253), default="")
     spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The last status the operator wrote to the custom resource: replicas, conditions.
+    status: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
     deleted_at: Mapped[dt.datetime | None] = mapped_column(default=None)
