@@ -49,6 +49,10 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Bearer tokens accepted by the REST API (comma-separated in the env).",
     )
+    api_cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API (a JSON list); none: CORS off.",
+    )
     data_dir: Path = Field(
         default_factory=default_data_dir,
         description="Where downloaded traces, reports and the default database live.",
