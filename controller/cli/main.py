@@ -57,6 +57,7 @@ def _register() -> None:
     from controller.cli import db
 
     app.add_typer(db.app, name="db")
+    app.add_typer(__import__("controller.cli.trace", fromlist=["app"]).app, name="trace")
 
 
 _register()

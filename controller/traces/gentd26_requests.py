@@ -37,11 +37,17 @@ DEFAULT_STEP = dt.timedelta(minutes=1)
 FILE = "alibaba-gentd26/lora_request_trace.csv.gz"
 
 
-def load_requests(argument: str, options: TraceOptions) -> Series:
-    if argument != "requests":
-        raise HarmonyError(
-            f"unknown trace 'gentd26:{argument}'; name gentd26:requests or gentd26:pods"
-        )
+def load_gentd26(argument: str, options: TraceOptions) -> Series:
+    if argument == "requests":
+        return load_requests(options)
+    if argument == "pods":
+        from controller.traces.gentd26_pods import load_pods
+
+        return load_pods(options)
+    raise HarmonyError(f"unknown trace 'gentd26:{argument}'; name gentd26:requests or gentd26:pods")
+
+
+def load_requests(options: TraceOptions) -> Series:
     path = trace_file(FILE)
     frame = read_table(path, usecols=["gmt_create", "exec_time_seconds"])
     require_columns(frame, ["gmt_create", "exec_time_seconds"], path)
@@ -125,7 +131,7 @@ register(
         prefix="gentd26",
         usage="gentd26:requests | gentd26:pods",
         summary="Alibaba GenTD26 GPU inference service: request demand or per-pod metrics",
-        loader=load_requests,
+        loader=load_gentd26,
         bins_at_step=True,
     )
 )

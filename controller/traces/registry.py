@@ -100,7 +100,12 @@ def _scale_demand(series: Series, factor: float) -> Series:
 def _load_builtin() -> None:
     # Importing the loader modules registers them; done lazily so that importing the
     # registry stays cheap and free of import cycles.
-    from controller.traces import fisher, gentd26_requests  # noqa: F401
+    from controller.traces import (  # noqa: F401
+        alibaba2018,
+        csv_file,
+        fisher,
+        gentd26_requests,
+    )
 
 
 __all__ = ["Loader", "TraceKind", "load_trace", "register", "trace_kinds"]

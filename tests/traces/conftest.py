@@ -1,4 +1,4 @@
-"""Shared pieces of the trace tests: the real data folder and a per-session cache of loads."""
+"""A per-session cache of trace loads (`shared_data` comes from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,6 @@ import pytest
 
 from controller.series import Series
 from controller.traces import TraceOptions, load_trace
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"the shared trace data folder {SHARED_DATA} is absent")
-    return SHARED_DATA
 
 
 @pytest.fixture(scope="session")
