@@ -139,14 +139,10 @@ def make_policy(name: str, spec: PoolSpec, knob: float | None = None) -> Policy:
     """Build policy `name` for pool `spec`, its knob set to `knob` (None: the default)."""
     info = _knob(name)
     value = info.default if knob is None else float(knob)
-    from decision.baselines import (
-        HeadroomPolicy,
-        HpaPolicy,
-        OraclePolicy,
-        ReactivePolicy,
-        StaticPeakPolicy,
-    )
+    from decision.baselines import HeadroomPolicy, OraclePolicy, StaticPeakPolicy
     from decision.harmony import HarmonyPolicy
+    from decision.hpa import HpaPolicy
+    from decision.reactive import ReactivePolicy
 
     builders: dict[str, type[Any]] = {
         "harmony": HarmonyPolicy,

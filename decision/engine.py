@@ -1,0 +1,173 @@
+"""The Bayesian decision engine: from demand samples to the cheapest replica count within ε.
+
+For every candidate r in [min_replicas, max_replicas] the engine counts the samples that
+fall short at some step of the decision window (horizon indices 0 .. d + W - 1; steps
+before the delay d only through replicas removed now), treats that Monte-Carlo estimate as
+uncertain with a Beta posterior (Jeffreys prior Beta(1/2, 1/2), k of S samples short:
+Beta(k + 1/2, S - k + 1/2)) and keeps the r whose upper credible bound is within the
+effective ε. Among those it takes the cheapest expected cost: replica-hours times price plus
+expected shortfall unit-hours times penalty (with no penalty: the fewest replicas).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from decision.errors import InvalidDecisionInput
+from decision.shortfall import (
+    StepShortfall,
+    ceil_replicas,
+    exceedance_counts,
+    max_allowed_exceedances,
+    max_allowed_exceedances_at,
+    ready_replicas_by_step,
+    required_replicas,
+    shortfall_upper_bound,
+    smallest_count_allowing,
+    usable_replicas,
+)
+from decision.types import BindingConstraint, FloatArray, IntArray, PoolObservation, PoolSpec
+
+
+def as_sample_cube(samples: FloatArray, spec: PoolSpec, what: str = "demand_samples") -> FloatArray:
+    """`[S, H]` or `[S, H, K]` -> `[S, H, K]` float64, checked against the pool's indicators."""
+    cube = np.asarray(samples, dtype=np.float64)
+    if cube.ndim == 2 and spec.indicator_count == 1:
+        cube = cube[:, :, None]
+    if cube.ndim != 3 or cube.shape[2] != spec.indicator_count or cube.shape[0] < 1:
+        raise InvalidDecisionInput(
+            f"{what} must be [S, H] or [S, H, {spec.indicator_count}] (one column per demand "
+            f"indicator of capacity_per_replica), got shape {np.shape(samples)}"
+        )
+    if not np.all(np.isfinite(cube)):
+        raise InvalidDecisionInput(f"{what} contain NaN or infinite values; fix the forecaster")
+    return cube
+
+
+def window_stop(spec: PoolSpec, horizon: int) -> int:
+    """One past the last horizon index the chance constraint covers."""
+    delay = spec.provisioning_delay_steps
+    if horizon <= delay:
+        raise InvalidDecisionInput(
+            f"the forecast horizon H={horizon} must cover the provisioning delay "
+            f"({delay} steps) plus at least one step; forecast at least {delay + 1} steps"
+        )
+    if spec.decision_window_steps is None:
+        return horizon
+    return min(horizon, delay + spec.decision_window_steps)
+
+
+class DemandAnalysis:
+    """Everything one decision needs from the samples, computed once (sorting included)."""
+
+    def __init__(self, samples: FloatArray, observation: PoolObservation, spec: PoolSpec) -> None:
+        cube = as_sample_cube(samples, spec)
+        self.spec = spec
+        self.stop = window_stop(spec, cube.shape[1])
+        self.delay = spec.provisioning_delay_steps
+        self.window = cube[:, : self.stop, :]
+        self.sample_count = cube.shape[0]
+        self.total = observation.replicas_total
+        self.ready = ready_replicas_by_step(
+            observation.replicas_usable, observation.in_flight, self.stop
+        )
+        in_replicas = (self.window / spec.planning_capacity).max(axis=2)
+        self.sorted_requirements = np.sort(
+            required_replicas(in_replicas, self.ready, self.total, self.delay)
+        )
+        # Demand-side requirement after the delay, free of in-flight effects: what the
+        # calibration compares the realised demand with.
+        self.sorted_planned_demand = np.sort(in_replicas[:, self.delay :].max(axis=1))
+        self._step_shortfall: StepShortfall | None = None
+
+    def shortfall_counts(self, candidates: IntArray) -> IntArray:
+        return exceedance_counts(self.sorted_requirements, candidates)
+
+    def shortfall_probability(self, replicas: int) -> tuple[float, float]:
+        """(Monte-Carlo estimate, upper credible bound) at `replicas`."""
+        counts = self.shortfall_counts(np.asarray([replicas]))
+        bound = shortfall_upper_bound(counts, self.sample_count, self.spec.credible_level)
+        return float(counts[0]) / self.sample_count, float(bound[0])
+
+    def expected_cost(self, candidates: IntArray) -> FloatArray:
+        """`[R]` expected cost over the window per candidate total."""
+        spec = self.spec
+        replica_cost = spec.price_per_replica_hour * spec.step_hours * self.stop * candidates
+        if spec.shortfall_penalty_per_unit_hour == 0:
+            return np.asarray(replica_cost, dtype=np.float64)
+        shortfall = self._expected_shortfall(candidates).sum(axis=1)
+        penalty = spec.shortfall_penalty_per_unit_hour * spec.step_hours * shortfall
+        return np.asarray(replica_cost + penalty, dtype=np.float64)
+
+    def expected_utilization(self, replicas: int) -> float:
+        """Expected served share of usable capacity over the window steps after the delay
+        (for several indicators, the busiest one per step)."""
+        candidates = np.asarray([replicas])
+        capacity = self._capacity(candidates)[0].reshape(self.stop, -1)
+        shortfall = self._expected_shortfall(candidates)[0].reshape(self.stop, -1)
+        served = self.window.mean(axis=0) - shortfall
+        with np.errstate(divide="ignore", invalid="ignore"):
+            utilization = np.where(capacity > 0, served / capacity, 1.0)
+        return float(np.clip(utilization[self.delay :].max(axis=1), 0.0, 1.0).mean())
+
+    def planned_counts(self, levels: FloatArray) -> IntArray:
+        """Replicas the engine would plan (demand side) at each calibration level: the
+        fewest covering all but the allowed number of samples (all of them when S is too
+        small for the level)."""
+        allowed = np.maximum(
+            max_allowed_exceedances_at(self.sample_count, self.spec.credible_level, levels), 0
+        )
+        position = np.maximum(self.sample_count - allowed - 1, 0)
+        planned = ceil_replicas(self.sorted_planned_demand[position])
+        planned[allowed >= self.sample_count] = 0
+        return planned
+
+    def _capacity(self, candidates: IntArray) -> FloatArray:
+        usable = usable_replicas(candidates, self.ready, self.total, self.delay)
+        capacities = np.asarray(self.spec.capacities)
+        cube = usable[:, :, None] * capacities[None, None, :]
+        return np.asarray(cube.reshape(candidates.size, -1), dtype=np.float64)
+
+    def _expected_shortfall(self, candidates: IntArray) -> FloatArray:
+        if self._step_shortfall is None:
+            largest = max(self.spec.max_replicas, self.total, int(candidates.max()))
+            self._step_shortfall = StepShortfall(
+                self.window, np.asarray(self.spec.capacities), largest
+            )
+        usable = usable_replicas(candidates, self.ready, self.total, self.delay)
+        return self._step_shortfall.expected_shortfall(usable)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The engine's wish before the safety rules."""
+
+    replicas: int
+    binding: BindingConstraint
+    sla_replicas: int  # the fewest replicas meeting the chance constraint (or the fallback)
+
+
+def plan_replicas(analysis: DemandAnalysis, epsilon: float) -> Plan:
+    """Cheapest r in [min_replicas, max_replicas] whose shortfall bound is <= epsilon."""
+    spec = analysis.spec
+    requirements = analysis.sorted_requirements
+    allowed = max_allowed_exceedances(analysis.sample_count, spec.credible_level, epsilon)
+    binding = BindingConstraint.sla
+    if allowed < 0:
+        # S is too small to show a probability this low even with no sample short.
+        sla_replicas = int(requirements[-1])
+        binding = BindingConstraint.sample_size
+    else:
+        sla_replicas = smallest_count_allowing(requirements, allowed)
+    if sla_replicas > spec.max_replicas:
+        return Plan(spec.max_replicas, BindingConstraint.infeasible, sla_replicas)
+    lowest = max(sla_replicas, spec.min_replicas)
+    if spec.shortfall_penalty_per_unit_hour == 0 or lowest == spec.max_replicas:
+        return Plan(lowest, binding, sla_replicas)
+    candidates = np.arange(lowest, spec.max_replicas + 1, dtype=np.int64)
+    cheapest = int(candidates[int(np.argmin(analysis.expected_cost(candidates)))])
+    if cheapest > lowest:
+        binding = BindingConstraint.cost
+    return Plan(cheapest, binding, sla_replicas)

@@ -1,0 +1,100 @@
+"""One sentence a person can read, saying what a decision does and what bound it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from decision.types import BindingConstraint, PoolSpec
+
+
+def action_phrase(current: int, replicas: int) -> str:
+    if replicas > current:
+        return f"Scale up from {current} to {replicas} replicas"
+    if replicas < current:
+        return f"Scale down from {current} to {replicas} replicas"
+    return f"Keep {replicas} replicas"
+
+
+def percent(value: float) -> str:
+    return f"{value * 100:.2g}%"
+
+
+@dataclass(frozen=True)
+class ReasonContext:
+    """The figures a reason may quote."""
+
+    current: int
+    replicas: int
+    wanted: int
+    spec: PoolSpec
+    epsilon: float | None = None
+    shortfall_probability: float | None = None
+    shortfall_upper: float | None = None
+    sla_replicas: int | None = None
+    sample_count: int | None = None
+    window: str = ""
+    stabilized: int | None = None
+    policy_why: str = ""
+
+
+def safety_clause(binding: BindingConstraint, context: ReasonContext) -> str | None:
+    """Why a safety rule changed the wish; None when the binding is not a safety rule."""
+    spec = context.spec
+    wanted = context.wanted
+    clauses = {
+        BindingConstraint.min_replicas: f"the minimum of {spec.min_replicas} (wanted {wanted})",
+        BindingConstraint.max_replicas: f"the maximum of {spec.max_replicas} (wanted {wanted})",
+        BindingConstraint.pinned: "replicas running do-not-disrupt pods are never removed "
+        f"(wanted {wanted})",
+        BindingConstraint.max_step_up: f"the step limit of +{spec.max_step_up} per step "
+        f"(wanted {wanted})",
+        BindingConstraint.max_step_down: f"the step limit of -{spec.max_step_down} per step "
+        f"(wanted {wanted})",
+        BindingConstraint.stabilization: f"scale-down waits for the stabilisation window: "
+        f"the last {spec.stabilization_steps} steps recommended up to {context.stabilized} "
+        f"(wanted {wanted})",
+        BindingConstraint.incomplete_observation: "metrics were incomplete, so nothing is "
+        f"removed (wanted {wanted})",
+    }
+    return clauses.get(binding)
+
+
+def engine_clause(binding: BindingConstraint, context: ReasonContext) -> str:
+    """Why the engine wanted what it wanted."""
+    estimate = (
+        f"estimate {percent(context.shortfall_probability or 0.0)}, "
+        f"{percent(context.spec.credible_level)} upper bound "
+        f"{percent(context.shortfall_upper or 0.0)}"
+    )
+    epsilon = percent(context.epsilon or 0.0)
+    if binding is BindingConstraint.sla:
+        return (
+            f"the fewest whose shortfall probability over {context.window} stays within "
+            f"ε={epsilon} ({estimate})"
+        )
+    if binding is BindingConstraint.cost:
+        return (
+            f"the cheapest expected cost: the shortfall penalty pays for more than the "
+            f"{context.sla_replicas} replicas ε={epsilon} needs ({estimate})"
+        )
+    if binding is BindingConstraint.sample_size:
+        return (
+            f"they cover all {context.sample_count} samples over {context.window}, too few "
+            f"samples to show a shortfall probability within ε={epsilon} "
+            f"at {percent(context.spec.credible_level)} credibility"
+        )
+    if binding is BindingConstraint.infeasible:
+        return (
+            f"no count up to the maximum keeps the shortfall probability within ε={epsilon}: "
+            f"{context.sla_replicas} would be needed ({estimate})"
+        )
+    return context.policy_why
+
+
+def reason(binding: BindingConstraint, context: ReasonContext) -> str:
+    """`context.policy_why`, when given, explains a baseline's own rule and wins."""
+    action = action_phrase(context.current, context.replicas)
+    clause = context.policy_why or safety_clause(binding, context)
+    if clause is None:
+        clause = engine_clause(binding, context)
+    return f"{action}: {clause}."
