@@ -1,0 +1,95 @@
+"""Every Kubernetes permission the operator needs, declared once.
+
+The Helm chart's RBAC templates grant exactly these (its test compares the rendered
+ClusterRole and Role with this module), so a new API call is paired with a new rule here.
+
+- `OPERATOR_RULES`: cluster-wide rules (ClusterRole) for watching `PoolAutoscaler`s,
+  writing their status, posting Events and reading nodes and pods.
+- `LEADER_ELECTION_RULES`: namespaced rules (Role in the operator's own namespace) for
+  the `coordination.k8s.io` Lease that makes exactly one operator replica act.
+- `SCALE_TARGETS`: every kind a `PoolAutoscaler` may target, kind → (apiGroup, resource);
+  `scale_target_rules(kinds)` gives the rules for the kinds enabled in the chart's values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CRD_GROUP = "autoscaling.harmony.dev"
+CRD_VERSION = "v1alpha1"
+CRD_PLURAL = "poolautoscalers"
+CRD_KIND = "PoolAutoscaler"
+
+# The resource a replica turns into capacity on: GPU nodes advertise this when usable.
+GPU_RESOURCE = "nvidia.com/gpu"
+
+SCALE_TARGETS: dict[str, tuple[str, str]] = {
+    "MachineDeployment": ("cluster.x-k8s.io", "machinedeployments"),
+    "MachinePool": ("cluster.x-k8s.io", "machinepools"),
+    "NodePool": ("karpenter.sh", "nodepools"),
+    "Deployment": ("apps", "deployments"),
+    "StatefulSet": ("apps", "statefulsets"),
+}
+
+# Reading `/scale` for current replicas and patching it to act; nothing on the object itself.
+SCALE_VERBS: list[str] = ["get", "patch"]
+
+OPERATOR_RULES: list[dict[str, Any]] = [
+    {
+        "apiGroups": [CRD_GROUP],
+        "resources": [CRD_PLURAL],
+        # kopf lists and watches, and patches its own annotations (last-handled spec).
+        "verbs": ["get", "list", "watch", "patch"],
+    },
+    {
+        "apiGroups": [CRD_GROUP],
+        "resources": [f"{CRD_PLURAL}/status"],
+        "verbs": ["get", "patch"],
+    },
+    {
+        "apiGroups": [""],
+        "resources": ["events"],
+        "verbs": ["create", "patch"],
+    },
+    {
+        # A GPU node counts as capacity only once it advertises allocatable GPUs;
+        # pods marked do-not-disrupt pin the nodes they run on.
+        "apiGroups": [""],
+        "resources": ["nodes", "pods"],
+        "verbs": ["get", "list"],
+    },
+]
+
+LEADER_ELECTION_RULES: list[dict[str, Any]] = [
+    {
+        "apiGroups": ["coordination.k8s.io"],
+        "resources": ["leases"],
+        "verbs": ["get", "create", "update"],
+    },
+]
+
+
+def scale_target_rules(kinds: list[str] | None = None) -> list[dict[str, Any]]:
+    """Rules to read and patch `/scale` of the given target kinds (all known kinds by default).
+
+    One rule per API group, resources sorted, so the chart can render the same list.
+    """
+    chosen = list(SCALE_TARGETS) if kinds is None else kinds
+    unknown = [kind for kind in chosen if kind not in SCALE_TARGETS]
+    if unknown:
+        raise ValueError(f"unknown scale target kinds {unknown}; known: {sorted(SCALE_TARGETS)}")
+    by_group: dict[str, list[str]] = {}
+    for kind in chosen:
+        group, resource = SCALE_TARGETS[kind]
+        by_group.setdefault(group, []).append(f"{resource}/scale")
+    return [
+        {"apiGroups": [group], "resources": sorted(resources), "verbs": list(SCALE_VERBS)}
+        for group, resources in sorted(by_group.items())
+    ]
+
+
+def missing_permission(verb: str, group: str, resource: str, namespace: str | None) -> str:
+    """How a condition names a permission the operator was refused (one line, RBAC words)."""
+    where = f" in namespace {namespace}" if namespace else " cluster-wide"
+    api_group = group or "core"
+    return f"{verb} on {resource} (apiGroup {api_group}){where}"
