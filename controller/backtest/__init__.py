@@ -1,0 +1,1 @@
+"""The offline backtest: replay a trace through Harmony and the baselines on simulated pools."""

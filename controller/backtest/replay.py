@@ -1,0 +1,219 @@
+"""The replay loop: one policy against its own simulated pool, step by step.
+
+At decided step t the policy observes the pool (usable replicas, replicas in flight) and
+the demand of steps before t only, plus, for forecasting policies, the samples drawn
+from that same past; it decides; the pool acts; then the policy is told what demand at t
+actually was. The oracle alone gets the true demand of steps t..t+H-1 (it is the
+perfect-foresight lower bound, under the same provisioning delay).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from controller.actuators.simulated import SimulatedPool
+from controller.backtest.metrics import CaseMetrics, account
+from controller.backtest.scenario import Scenario
+from controller.clock import ManualClock
+from decision.types import InFlight, PoolObservation
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+# Policies that decide from forecast samples; the oracle gets the true future instead.
+FORECASTING_POLICIES = frozenset({"harmony", "headroom"})
+ORACLE = "oracle"
+_POOL = "backtest"
+_FORGET_KEYS_EVERY = 4096
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ReplayTrace:
+    """Per decided step: replicas the policy asked for, usable and billed after acting."""
+
+    requested: IntArray
+    usable: IntArray
+    billed: IntArray
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One (policy, knob) replay of a scenario: its metrics and its capacity over time."""
+
+    policy: str
+    knob_name: str
+    knob_value: float | None
+    metrics: CaseMetrics
+    usable: list[int]
+    requested: list[int]
+
+    def to_dict(self) -> dict[str, Any]:
+        document = dataclasses.asdict(self)
+        document["metrics"] = self.metrics.to_dict()
+        return document
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CaseResult:
+        fields = dict(data)
+        fields["metrics"] = CaseMetrics.from_dict(fields["metrics"])
+        return cls(**fields)
+
+
+def initial_replicas(scenario: Scenario) -> int:
+    """Replicas that served the last observed demand before decisions start (every pool
+    starts there, so no policy begins with an advantage)."""
+    if scenario.initial_replicas:
+        return scenario.initial_replicas
+    history = scenario.demand[: scenario.decide_from]
+    observed = history[~np.isnan(history).any(axis=1)]
+    if len(observed) == 0:
+        return scenario.spec.min_replicas
+    needed = np.ceil(observed[-1] / np.asarray(scenario.spec.capacities)).max()
+    return int(np.clip(needed, scenario.spec.min_replicas, scenario.spec.max_replicas))
+
+
+def replay(
+    scenario: Scenario,
+    policy: Any,
+    *,
+    progress: Progress | None = None,
+) -> ReplayTrace:
+    """Run `policy` (a `decision.policies.Policy`) over the decided steps of `scenario`."""
+    spec = scenario.spec
+    step = scenario.step
+    start_replicas = initial_replicas(scenario)
+    clock = ManualClock(scenario.start + step * scenario.decide_from)
+    pool = SimulatedPool(
+        _POOL,
+        clock,
+        step * spec.provisioning_delay_steps,
+        price_per_replica_hour=spec.price_per_replica_hour,
+        capacity_per_replica=spec.capacities[0],
+        initial_replicas=start_replicas,
+    )
+    demand = scenario.demand
+    single = demand.shape[1] == 1
+    future = _padded_future(demand, scenario.decide_from, scenario.horizon)
+    uses_samples = policy.name in FORECASTING_POLICIES
+    if uses_samples and scenario.samples is None:
+        raise ValueError(f"policy {policy.name!r} needs forecast samples; the scenario has none")
+    is_oracle = policy.name == ORACLE
+    window = scenario.observation_window
+    step_seconds = step.total_seconds()
+    count = scenario.decided_steps
+    requested = np.empty(count, dtype=np.int64)
+    usable = np.empty(count, dtype=np.int64)
+    billed = np.empty(count, dtype=np.int64)
+    for index in range(count):
+        t = scenario.decide_from + index
+        if index:
+            clock.advance(step)
+        state = pool.current(_POOL)
+        now = state.observed_at
+        in_flight = tuple(
+            InFlight(
+                batch.count,
+                max(1, round((batch.ready_at - now).total_seconds() / step_seconds)),
+            )
+            for batch in state.in_flight
+        )
+        recent = demand[max(0, t - window) : t]
+        observation = PoolObservation(
+            replicas_usable=state.usable,
+            recent_demand=recent[:, 0] if single else recent,
+            in_flight=in_flight,
+            complete=not bool(np.isnan(recent[-1]).any()),
+            pinned_replicas=state.pinned,
+        )
+        samples: FloatArray | None = None
+        if uses_samples:
+            assert scenario.samples is not None
+            samples = scenario.samples[index].astype(np.float64)
+        elif is_oracle:
+            samples = future[index][None]
+        if samples is not None and single:
+            samples = samples[..., 0]
+        decision = policy.decide(observation, samples)
+        pool.scale(_POOL, int(decision.replicas), f"{index}")
+        after = pool.current(_POOL)
+        requested[index] = decision.replicas
+        usable[index] = after.usable
+        billed[index] = after.desired
+        policy.observe(demand[t, 0] if single else demand[t])
+        if index % _FORGET_KEYS_EVERY == _FORGET_KEYS_EVERY - 1:
+            pool.forget_keys()
+            if progress is not None:
+                progress(_FORGET_KEYS_EVERY)
+    if progress is not None:
+        progress(count % _FORGET_KEYS_EVERY)
+    return ReplayTrace(requested=requested, usable=usable, billed=billed)
+
+
+def _padded_future(demand: FloatArray, decide_from: int, horizon: int) -> FloatArray:
+    """`[n, H, K]`: the true demand of steps t..t+H-1 for each decided t; past the end of
+    the trace the last row repeats, and gaps carry the last observed value forward."""
+    filled = demand.copy()
+    for column in range(filled.shape[1]):
+        values = filled[:, column]
+        gaps = np.isnan(values)
+        if gaps.any():
+            index = np.where(~gaps, np.arange(len(values)), 0)
+            np.maximum.accumulate(index, out=index)
+            values[:] = np.nan_to_num(values[index], nan=0.0)
+    padded = np.concatenate([filled, np.repeat(filled[-1:], horizon, axis=0)], axis=0)
+    offsets = decide_from + np.arange(len(demand) - decide_from)[:, None] + np.arange(horizon)
+    future: FloatArray = padded[offsets]
+    return future
+
+
+def run_case(
+    scenario: Scenario,
+    policy_name: str,
+    knob: float | None,
+    *,
+    progress: Progress | None = None,
+) -> CaseResult:
+    """Build policy `policy_name` at `knob` (None: its default) and replay the scenario."""
+    from decision.policies import make_policy
+
+    spec = scenario.spec
+    if policy_name == "static" and spec.peak_demand is None:
+        spec = dataclasses.replace(spec, peak_demand=_peak_value(scenario.history_peak()))
+    policy = make_policy(policy_name, spec, knob)
+    trace = replay(scenario, policy, progress=progress)
+    metrics = account(
+        scenario.decided_demand(),
+        trace.usable,
+        trace.billed,
+        capacities=spec.capacities,
+        step_seconds=scenario.step.total_seconds(),
+        price_per_replica_hour=spec.price_per_replica_hour,
+        initial_desired=initial_replicas(scenario),
+    )
+    return CaseResult(
+        policy=policy_name,
+        knob_name=str(getattr(policy, "knob_name", "")),
+        knob_value=_knob_value(policy, knob),
+        metrics=metrics,
+        usable=trace.usable.tolist(),
+        requested=trace.requested.tolist(),
+    )
+
+
+def _peak_value(peaks: tuple[float, ...]) -> float | tuple[float, ...]:
+    return peaks[0] if len(peaks) == 1 else peaks
+
+
+def _knob_value(policy: Any, knob: float | None) -> float | None:
+    if knob is not None:
+        return float(knob)
+    value = getattr(policy, "knob", None)
+    return float(value) if isinstance(value, int | float) else None

@@ -1,0 +1,205 @@
+"""`harmony backtest TRACE`: what Harmony would have cost on a trace, beside the baselines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from controller.backtest import defaults
+from controller.cli.trace_options import TraceArgument, parse_step, with_trace_options
+from controller.errors import BadUsage
+from controller.series import Series
+from controller.traces import TraceOptions
+from decision.policies import POLICY_NAMES
+
+if TYPE_CHECKING:
+    from controller.backtest.summary import Summary
+
+console = Console(highlight=False)
+status = Console(stderr=True, highlight=False)
+
+
+class ProgressReporter:
+    """Rich progress bars for the stages of a backtest."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self._last: object | None = None
+
+    def stage(self, description: str, total: int | None) -> Callable[[int], None]:
+        if self._last is not None:
+            task = self.progress.tasks[-1]
+            self.progress.update(task.id, total=task.total or 1, completed=task.total or 1)
+        task_id = self.progress.add_task(description, total=total)
+        self._last = task_id
+        return lambda count: self.progress.advance(task_id, count)
+
+    def note(self, message: str) -> None:
+        self.progress.console.print(f"[dim]{message}[/dim]")
+
+
+def _decision_step(series: Series, options: TraceOptions) -> Series:
+    """GPU nodes are decided every 5 minutes unless --step says otherwise."""
+    if options.step is not None or series.step >= defaults.DECISION_STEP:
+        return series
+    if defaults.DECISION_STEP % series.step:
+        return series
+    return series.resample(defaults.DECISION_STEP)
+
+
+def backtest(
+    trace: TraceArgument,
+    trace_options: TraceOptions,
+    policy: Annotated[
+        str, typer.Option("--policy", help="Comma-separated policies to compare.")
+    ] = ",".join(POLICY_NAMES),
+    capacity_per_replica: Annotated[
+        float, typer.Option("--capacity-per-replica", help="Demand units one replica serves.")
+    ] = 1.0,
+    peak_replicas: Annotated[
+        int,
+        typer.Option(
+            "--peak-replicas",
+            min=0,
+            help="Scale the demand so its peak needs this many replicas (0: keep its scale).",
+        ),
+    ] = defaults.PEAK_REPLICAS,
+    provisioning_delay: Annotated[
+        str, typer.Option("--provisioning-delay", help="Time from request to usable replica.")
+    ] = "10min",
+    sla: Annotated[
+        float, typer.Option("--sla", help="Largest acceptable shortfall rate (share of steps).")
+    ] = defaults.SLA,
+    train_fraction: Annotated[
+        float, typer.Option("--train-fraction", help="Leading share of the trace to train on.")
+    ] = defaults.TRAIN_FRACTION,
+    sweep: Annotated[
+        bool, typer.Option("--sweep", help="Run each policy over its knob: cost–SLA curves.")
+    ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Report folder (default: <data dir>/reports/<time>)."),
+    ] = None,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="A saved forecaster to use instead of training.")
+    ] = None,
+    samples: Annotated[
+        int, typer.Option("--samples", help="Forecast samples per step.")
+    ] = defaults.SAMPLES,
+    price: Annotated[float, typer.Option("--price", help="Price per replica-hour.")] = 1.0,
+    max_replicas: Annotated[
+        int | None,
+        typer.Option("--max-replicas", help="Pool ceiling (default: twice the peak's need)."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the forecast samples.")] = 0,
+) -> None:
+    """Replay TRACE through Harmony and the baseline policies, each on a simulated pool.
+
+    The forecaster trains on the first --train-fraction of the trace (or --model is used);
+    the rest is decided step by step (every 5 minutes unless --step says otherwise), each
+    policy seeing only the past. Prints a table and writes report.json and report.html.
+    """
+    # Imported here: torch and plotly would slow every other `harmony` command down.
+    from controller.backtest.report import write_report
+    from controller.backtest.runner import BacktestConfig, run_backtest
+    from controller.backtest.store import RunRecorder
+    from controller.clock import SystemClock
+    from controller.settings import get_settings
+    from controller.state.db import create_engine_for, make_session_factory, require_current_schema
+    from controller.traces import load_trace
+
+    config = BacktestConfig(
+        policies=tuple(name.strip() for name in policy.split(",") if name.strip()),
+        capacity_per_replica=capacity_per_replica,
+        peak_replicas=peak_replicas or None,
+        provisioning_delay=parse_step(provisioning_delay),
+        sla=sla,
+        train_fraction=train_fraction,
+        sweep=sweep,
+        num_samples=samples,
+        seed=seed,
+        price_per_replica_hour=price,
+        max_replicas=max_replicas,
+        model_path=model,
+    )
+    if model is not None and not model.exists():
+        raise BadUsage(f"--model {model}: no such file or folder")
+    settings = get_settings()
+    engine = create_engine_for(settings.database_url)
+    require_current_schema(engine)
+    recorder = RunRecorder(make_session_factory(engine), SystemClock())
+    series = _decision_step(load_trace(trace, trace_options), trace_options)
+    folder = report or settings.data_dir / "reports" / dt.datetime.now(dt.UTC).strftime(
+        "%Y%m%dT%H%M%SZ"
+    )
+    run_id = recorder.start(trace, {**config.to_dict(), "step_seconds": series.step_seconds})
+    try:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=status,
+        ) as bars:
+            outcome = run_backtest(series, config, ProgressReporter(bars))
+        page = write_report(outcome, config, trace, folder)
+    except BaseException as error:
+        recorder.fail(run_id, str(error) or type(error).__name__)
+        raise
+    recorder.finish(run_id, outcome.results, outcome.summary, str(folder))
+    console.print(_table(outcome.summary, trace, series))
+    for note in outcome.summary.notes:
+        console.print(f"note: {note}")
+    if outcome.summary.harmony_vs_best_baseline is not None or sweep:
+        console.print(outcome.summary.headline())
+    console.print(f"report: {page}")
+
+
+def _table(summary: Summary, trace: str, series: Series) -> Table:
+    from controller.backtest.report import COLUMNS
+
+    table = Table(
+        title=f"{trace}: each policy at shortfall rate <= {summary.sla:g} "
+        f"(step {series.step}, {summary.rule})",
+        title_justify="left",
+    )
+    table.add_column("policy")
+    table.add_column("knob")
+    for _, label, _ in COLUMNS:
+        table.add_column(label, justify="right")
+    for name, item in summary.policies.items():
+        case = item.at_sla or item.shown
+        knob = f"{item.knob_name}={case.knob_value:g}" if case.knob_value is not None else "-"
+        cells = [fmt.format(getattr(case.metrics, key)) for key, _, fmt in COLUMNS]
+        style = "" if item.at_sla else "red"
+        if not item.at_sla:
+            knob += " (misses SLA)"
+        table.add_row(name, knob, *cells, style=style)
+        if name == "harmony" and summary.harmony_vs_best_baseline is not None:
+            ratio = summary.harmony_vs_best_baseline
+            if math.isfinite(ratio):
+                table.caption = (
+                    f"Harmony uses {ratio:.2f}× the replica-hours of the best baseline "
+                    f"({summary.best_baseline}) at this SLA"
+                )
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    app.command("backtest")(with_trace_options(backtest))
