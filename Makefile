@@ -3,8 +3,9 @@
 # only reinstall when pyproject.toml changed.
 
 VENV ?= .venv
+# The first Python >= 3.11 on PATH; override with `make PYTHON=/path/to/python3.12 ...`.
 PYTHON ?= $(shell for candidate in python3.13 python3.12 python3.11 python3; do \
-	command -v $$candidate >/dev/null 2>&1 && $$candidate -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	$$candidate -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 \
 	&& { command -v $$candidate; break; }; done)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.harmony-installed
@@ -14,7 +15,6 @@ STAMP := $(VENV)/.harmony-installed
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Harmony needs Python >= 3.11 on PATH (python3.11 or newer)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
