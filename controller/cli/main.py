@@ -58,6 +58,10 @@ def _register() -> None:
 
     app.add_typer(db.app, name="db")
     app.add_typer(__import__("controller.cli.trace", fromlist=["app"]).app, name="trace")
+    __import__("controller.cli.fetch", fromlist=["register"]).register(
+        __import__("controller.cli.trace", fromlist=["app"]).app
+    )
+    __import__("controller.cli.backtest", fromlist=["register"]).register(app)
 
 
 _register()
