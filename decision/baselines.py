@@ -184,7 +184,7 @@ class HeadroomPolicy:
             raise InvalidDecisionInput("the headroom policy needs demand samples (a forecast)")
         point = as_sample_cube(demand_samples, spec).mean(axis=0, keepdims=True)
         analysis = DemandAnalysis(point * (1.0 + self.knob), observation, spec)
-        wanted = int(analysis.sorted_requirements[0])
+        wanted = analysis.covering_all()
         safety = apply_safety_rules(wanted, observation, spec, self._history)
         keep = spec.stabilization_steps - 1
         self._history = [*self._history, safety.recommendation][-keep:] if keep else []
@@ -226,7 +226,7 @@ class OraclePolicy(_StatelessPolicy):
         if demand_samples is None:
             raise InvalidDecisionInput("the oracle policy needs the true future demand [1, H]")
         analysis = DemandAnalysis(demand_samples, observation, self.spec)
-        wanted = int(analysis.sorted_requirements[-1])
+        wanted = analysis.covering_all()
         replicas, binding = bounded(wanted, observation, self.spec)
         why = "" if binding else "they exactly cover the true demand"
         return build_decision(

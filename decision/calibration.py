@@ -12,7 +12,8 @@ memory of about 1 / (1 - lambda) steps:
     beta_j  <- lambda * beta_j  + (1 - lambda) * beta0_j  + (1 - exceeded_j)
 
 The engine then plans at the level a* whose posterior mean rate equals the SLA ε (log-log
-interpolation over the grid, means made monotone in a): an overconfident forecaster
+interpolation over the grid, means made monotone in a by isotonic regression): an
+overconfident forecaster
 (exceeded too often) gets a* < ε, an underconfident one a* > ε. The outcomes do not depend on
 the decisions taken, so this converges without feedback oscillation. Grid levels are
 absolute, so one posterior serves any ε inside the grid.
@@ -35,6 +36,28 @@ DEFAULT_LEVELS: tuple[float, ...] = tuple(
 )
 DEFAULT_PRIOR_STRENGTH = 20.0
 DEFAULT_FORGETTING = 0.995
+
+
+def isotonic_increasing(
+    values: npt.NDArray[np.float64], weights: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Weighted least-squares non-decreasing fit (pool adjacent violators)."""
+    block_means: list[float] = []
+    block_weights: list[float] = []
+    block_sizes: list[int] = []
+    for value, weight in zip(values.tolist(), weights.tolist(), strict=True):
+        block_means.append(value)
+        block_weights.append(weight)
+        block_sizes.append(1)
+        while len(block_means) > 1 and block_means[-2] > block_means[-1]:
+            merged_weight = block_weights[-2] + block_weights[-1]
+            merged = (
+                block_means[-2] * block_weights[-2] + block_means[-1] * block_weights[-1]
+            ) / merged_weight
+            size = block_sizes[-2] + block_sizes[-1]
+            del block_means[-1], block_weights[-1], block_sizes[-1]
+            block_means[-1], block_weights[-1], block_sizes[-1] = merged, merged_weight, size
+    return np.repeat(np.asarray(block_means), block_sizes)
 
 
 @dataclass
@@ -109,10 +132,11 @@ class CalibrationPosterior:
         self.updates += 1
 
     def exceedance_rates(self) -> npt.NDArray[np.float64]:
-        """Posterior mean realised exceedance rate per level, made non-decreasing in level."""
+        """Posterior mean realised exceedance rate per level, made non-decreasing in level
+        by isotonic regression (a running maximum would bias the rates up with noise)."""
         alpha = np.asarray(self.alpha)
-        means = alpha / (alpha + np.asarray(self.beta))
-        return np.maximum.accumulate(means)
+        weights = alpha + np.asarray(self.beta)
+        return isotonic_increasing(alpha / weights, weights)
 
     def effective_epsilon(self, sla_epsilon: float) -> float:
         """The planning level whose posterior exceedance rate equals `sla_epsilon`,

@@ -20,6 +20,7 @@ from decision.shortfall import (
     StepShortfall,
     ceil_replicas,
     exceedance_counts,
+    kept_replicas,
     max_allowed_exceedances,
     max_allowed_exceedances_at,
     ready_replicas_by_step,
@@ -74,13 +75,27 @@ class DemandAnalysis:
             observation.replicas_usable, observation.in_flight, self.stop
         )
         in_replicas = (self.window / spec.planning_capacity).max(axis=2)
+        after = in_replicas[:, self.delay :]
         self.sorted_requirements = np.sort(
-            required_replicas(in_replicas, self.ready, self.total, self.delay)
+            required_replicas(after, self.ready[self.delay :], self.total)
+        )
+        self.sorted_kept = np.sort(
+            kept_replicas(in_replicas[:, : self.delay], self.ready[: self.delay]), axis=0
         )
         # Demand-side requirement after the delay, free of in-flight effects: what the
         # calibration compares the realised demand with.
-        self.sorted_planned_demand = np.sort(in_replicas[:, self.delay :].max(axis=1))
+        self.sorted_planned_demand = np.sort(after.max(axis=1))
         self._step_shortfall: StepShortfall | None = None
+
+    def kept_count(self, allowed: int) -> int:
+        """Fewest replicas a scale-down must keep so that each step before the delay has at
+        most `allowed` samples short (0 with no delay)."""
+        columns = self.sorted_kept.T
+        return max((smallest_count_allowing(column, allowed) for column in columns), default=0)
+
+    def covering_all(self) -> int:
+        """Fewest replicas without shortfall in any sample (the oracle's count)."""
+        return max(int(self.sorted_requirements[-1]), self.kept_count(0))
 
     def shortfall_counts(self, candidates: IntArray) -> IntArray:
         return exceedance_counts(self.sorted_requirements, candidates)
@@ -147,10 +162,12 @@ class Plan:
     replicas: int
     binding: BindingConstraint
     sla_replicas: int  # the fewest replicas meeting the chance constraint (or the fallback)
+    kept_replicas: int  # the fewest a scale-down must keep for the steps before the delay
 
 
 def plan_replicas(analysis: DemandAnalysis, epsilon: float) -> Plan:
-    """Cheapest r in [min_replicas, max_replicas] whose shortfall bound is <= epsilon."""
+    """Cheapest r in [min_replicas, max_replicas] whose shortfall bound over the window is
+    <= epsilon, keeping what the steps before the delay need at the same level."""
     spec = analysis.spec
     requirements = analysis.sorted_requirements
     allowed = max_allowed_exceedances(analysis.sample_count, spec.credible_level, epsilon)
@@ -161,13 +178,16 @@ def plan_replicas(analysis: DemandAnalysis, epsilon: float) -> Plan:
         binding = BindingConstraint.sample_size
     else:
         sla_replicas = smallest_count_allowing(requirements, allowed)
+    kept = analysis.kept_count(max(allowed, 0))
     if sla_replicas > spec.max_replicas:
-        return Plan(spec.max_replicas, BindingConstraint.infeasible, sla_replicas)
-    lowest = max(sla_replicas, spec.min_replicas)
+        return Plan(spec.max_replicas, BindingConstraint.infeasible, sla_replicas, kept)
+    if kept > sla_replicas:
+        binding = BindingConstraint.keep_until_ready
+    lowest = min(max(sla_replicas, kept, spec.min_replicas), spec.max_replicas)
     if spec.shortfall_penalty_per_unit_hour == 0 or lowest == spec.max_replicas:
-        return Plan(lowest, binding, sla_replicas)
+        return Plan(lowest, binding, sla_replicas, kept)
     candidates = np.arange(lowest, spec.max_replicas + 1, dtype=np.int64)
     cheapest = int(candidates[int(np.argmin(analysis.expected_cost(candidates)))])
     if cheapest > lowest:
         binding = BindingConstraint.cost
-    return Plan(cheapest, binding, sla_replicas)
+    return Plan(cheapest, binding, sla_replicas, kept)

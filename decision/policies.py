@@ -77,6 +77,8 @@ class KnobInfo:
     default: float
     sweep: tuple[float, ...]
     meaning: str
+    #: The PoolSpec field the knob stands for, whose value is the default when set there.
+    spec_field: str | None = None
 
 
 KNOBS: dict[str, KnobInfo] = {
@@ -85,6 +87,7 @@ KNOBS: dict[str, KnobInfo] = {
         0.01,
         (0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
         "maximum probability of shortfall over the decision window",
+        "sla_epsilon",
     ),
     "static": KnobInfo(
         "peak_fraction",
@@ -115,6 +118,7 @@ KNOBS: dict[str, KnobInfo] = {
         1.0,
         (1.0,),
         "utilisation the oracle plans to given the true future",
+        "target_utilization",
     ),
 }
 
@@ -136,9 +140,18 @@ def _knob(name: str) -> KnobInfo:
 
 
 def make_policy(name: str, spec: PoolSpec, knob: float | None = None) -> Policy:
-    """Build policy `name` for pool `spec`, its knob set to `knob` (None: the default)."""
+    """Build policy `name` for pool `spec`, its knob set to `knob`.
+
+    `knob=None` means the default: the spec's own value where the knob is a PoolSpec field
+    (harmony's `sla_epsilon`, the oracle's `target_utilization`), else `KNOBS[name].default`.
+    """
     info = _knob(name)
-    value = info.default if knob is None else float(knob)
+    if knob is not None:
+        value = float(knob)
+    elif info.spec_field is not None:
+        value = float(getattr(spec, info.spec_field))
+    else:
+        value = info.default
     from decision.baselines import HeadroomPolicy, OraclePolicy, StaticPeakPolicy
     from decision.harmony import HarmonyPolicy
     from decision.hpa import HpaPolicy

@@ -77,6 +77,11 @@ def engine_clause(binding: BindingConstraint, context: ReasonContext) -> str:
             f"the cheapest expected cost: the shortfall penalty pays for more than the "
             f"{context.sla_replicas} replicas ε={epsilon} needs ({estimate})"
         )
+    if binding is BindingConstraint.keep_until_ready:
+        return (
+            f"the steps before new replicas could be ready still need them (within ε={epsilon}), "
+            f"though {context.sla_replicas} would do from {context.window} on"
+        )
     if binding is BindingConstraint.sample_size:
         return (
             f"they cover all {context.sample_count} samples over {context.window}, too few "

@@ -9,8 +9,9 @@ and `total` = replicas requested so far,
 i.e. a scale-down cancels replicas still provisioning first (latest first), then removes
 usable ones at once; a scale-up adds replicas usable from h = d on. usable is non-decreasing
 in r, so each sample has one smallest r without shortfall at step h; over the decision
-window the sample's requirement is the largest of these. Steps before d can only be hurt
-by removing replicas, so there the requirement is capped at what is ready anyway.
+window (steps from d on) the sample's requirement is the largest of these. Steps before d
+can only be hurt by removing replicas: what they need, capped at what is ready anyway, is
+what a scale-down must keep (`kept_replicas`).
 """
 
 from __future__ import annotations
@@ -54,34 +55,28 @@ def ceil_replicas(demand_in_replicas: FloatArray) -> IntArray:
     return ceiled
 
 
-def required_replicas(
-    demand_in_replicas: FloatArray, ready: IntArray, total: int, delay_steps: int
-) -> IntArray:
+def required_replicas(demand_in_replicas: FloatArray, ready: IntArray, total: int) -> IntArray:
     """`[S]` smallest candidate total per sample without shortfall at any window step.
 
-    `demand_in_replicas` is `[S, steps]`: demand divided by planning capacity per replica
-    (for several indicators, the largest ratio).
+    `demand_in_replicas` is `[S, steps]` over the window after the delay (demand divided by
+    planning capacity per replica; for several indicators, the largest ratio), `ready` the
+    `[steps]` replicas ready at those steps without a new request.
     """
-    sample_count = demand_in_replicas.shape[0]
-    requirement = np.zeros(sample_count, dtype=np.int64)
-    if delay_steps:
-        before = ceil_replicas(demand_in_replicas[:, :delay_steps])
-        requirement = np.minimum(before, ready[None, :delay_steps]).max(axis=1)
-    after = demand_in_replicas[:, delay_steps:]
-    ready_after = ready[delay_steps:]
-    if not after.shape[1]:
-        return requirement
-    if np.all(ready_after == total):
-        # Usual case: everything requested is usable by t + d, so usable = r after the
-        # delay and the requirement is the ceiling of the window maximum.
-        after_requirement = ceil_replicas(after.max(axis=1))
-    else:
-        needed = ceil_replicas(after)
-        beyond_ready = total + needed - ready_after[None, :]
-        after_requirement = np.where(needed <= ready_after[None, :], needed, beyond_ready).max(
-            axis=1
-        )
-    return np.maximum(requirement, after_requirement)
+    if np.all(ready == total):
+        # Usual case: everything requested is usable by t + d, so usable = r in the window
+        # and the requirement is the ceiling of the window maximum.
+        return ceil_replicas(demand_in_replicas.max(axis=1))
+    needed = ceil_replicas(demand_in_replicas)
+    beyond_ready = total + needed - ready[None, :]
+    requirement: IntArray = np.where(needed <= ready[None, :], needed, beyond_ready).max(axis=1)
+    return requirement
+
+
+def kept_replicas(demand_in_replicas: FloatArray, ready: IntArray) -> IntArray:
+    """`[S, d]` replicas a scale-down must keep at each step before the delay: what the
+    sample needs, capped at what is ready (more could not arrive in time anyway)."""
+    kept: IntArray = np.minimum(ceil_replicas(demand_in_replicas), ready[None, :])
+    return kept
 
 
 def exceedance_counts(sorted_requirements: IntArray, candidates: IntArray) -> IntArray:
