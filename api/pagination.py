@@ -1,0 +1,63 @@
+"""Keyset pagination: an opaque cursor holding the (time, id) of the last row returned."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+
+from api.errors import ApiError
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+def encode_cursor(*parts: str | int) -> str:
+    raw = json.dumps(list(parts), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, kinds: tuple[type, ...]) -> list[str | int]:
+    """The parts of a cursor, checked against `kinds`; a 422 naming `query.cursor` otherwise."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        parts = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, binascii.Error, UnicodeError):
+        parts = None
+    if (
+        not isinstance(parts, list)
+        or len(parts) != len(kinds)
+        or not all(type(part) is kind for part, kind in zip(parts, kinds, strict=True))
+    ):
+        raise ApiError(
+            422, "not a cursor this API returned; pass `next_cursor` unchanged", "query.cursor"
+        )
+    return parts
+
+
+def time_cursor(at: dt.datetime, row_id: int) -> str:
+    return encode_cursor(at.astimezone(dt.UTC).isoformat(), row_id)
+
+
+def decode_time_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    at_text, row_id = decode_cursor(cursor, (str, int))
+    try:
+        at = dt.datetime.fromisoformat(str(at_text))
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise ApiError(
+            422, "not a cursor this API returned; pass `next_cursor` unchanged", "query.cursor"
+        )
+    return at, int(row_id)
+
+
+def check_range(since: dt.datetime | None, until: dt.datetime | None) -> None:
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise ApiError(
+                422, f"{name} needs a time zone, e.g. 2024-05-01T00:00:00Z", f"query.{name}"
+            )
+    if since is not None and until is not None and since > until:
+        raise ApiError(422, "since must not be after until", "query.since")

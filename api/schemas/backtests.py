@@ -1,0 +1,96 @@
+"""A backtest as the API takes it, and a run as the API shows it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from api.schemas.common import OptionalFloat
+
+PolicyName = Literal["harmony", "static", "hpa", "reactive", "headroom", "oracle"]
+
+
+class BacktestSpec(BaseModel):
+    """What to replay: a built-in trace, the policies to compare and the simulated pool."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trace: str = Field(
+        min_length=3,
+        max_length=200,
+        pattern=r"^[a-z0-9_-]+:[A-Za-z0-9_.:-]+$",
+        description="A built-in trace, e.g. `fisher:container1` or `gentd26:requests` "
+        "(files on the server, `csv:`, are not accepted here).",
+        examples=["fisher:container1"],
+    )
+    policies: list[PolicyName] = Field(
+        default=["harmony", "static", "hpa", "reactive", "headroom", "oracle"],
+        min_length=1,
+        max_length=6,
+    )
+    sla: float = Field(default=0.01, gt=0, lt=1, description="Shortfall-rate target ε.")
+    capacity_per_replica: float = Field(default=1.0, gt=0, le=1e9)
+    peak_replicas: int | None = Field(
+        default=32, ge=1, le=100_000, description="Scale the demand so its peak needs this many."
+    )
+    provisioning_delay_seconds: float = Field(default=600.0, ge=0, le=86_400)
+    step_seconds: float | None = Field(
+        default=None, gt=0, le=86_400, description="Resample the trace; null: its own step."
+    )
+    train_fraction: float = Field(default=0.5, gt=0, lt=1)
+    sweep: bool = Field(default=False, description="Sweep each policy's knob.")
+    num_samples: int = Field(default=100, ge=1, le=1000)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    price_per_replica_hour: float = Field(default=1.0, ge=0, le=1e6)
+    min_replicas: int = Field(default=0, ge=0, le=100_000)
+    max_replicas: int | None = Field(default=None, ge=1, le=100_000)
+    demand_column: str | None = Field(default=None, min_length=1, max_length=200)
+    scale: float = Field(default=1.0, gt=0, le=1e9)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> BacktestSpec:
+        if self.max_replicas is not None and self.max_replicas < self.min_replicas:
+            raise ValueError("max_replicas must be >= min_replicas")
+        if len(set(self.policies)) != len(self.policies):
+            raise ValueError("policies must not repeat")
+        return self
+
+
+class Progress(BaseModel):
+    stage: str
+    done: int
+    total: int | None
+
+
+class BacktestCaseOut(BaseModel):
+    policy: str
+    knob_name: str
+    knob_value: OptionalFloat
+    replica_hours: OptionalFloat
+    cost: OptionalFloat
+    shortfall_rate: OptionalFloat
+    shortfall_unit_hours: OptionalFloat
+    actions_per_day: OptionalFloat
+    mean_utilization: OptionalFloat
+
+
+class BacktestRunOut(BaseModel):
+    id: int
+    state: Literal["pending", "running", "succeeded", "failed"]
+    trace: str
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+    parameters: dict[str, Any]
+    progress: Progress | None
+    summary: dict[str, Any] | None = Field(description="Cost–SLA summary once succeeded.")
+    results: list[BacktestCaseOut]
+    error: str | None
+
+
+class RetrainOut(BaseModel):
+    namespace: str
+    name: str
+    queued: bool
+    task_id: str | None

@@ -1,0 +1,238 @@
+// Harmony dashboard: reads the REST API with the token the user gives; refreshes itself.
+"use strict";
+
+const REFRESH_MS = 30000;
+const TOKEN_KEY = "harmony.token";
+const state = { token: "", pools: [], selected: null, timer: null };
+
+function readFragment() {
+  // "#token=...&pool=ns/name" lets a link (or a test) open a pool; the token leaves the URL.
+  const params = new URLSearchParams(location.hash.replace(/^#/, ""));
+  if (params.get("token")) {
+    sessionStorage.setItem(TOKEN_KEY, params.get("token"));
+    params.delete("token");
+    const rest = params.toString();
+    history.replaceState(null, "", location.pathname + location.search + (rest ? "#" + rest : ""));
+  }
+  state.token = sessionStorage.getItem(TOKEN_KEY) || "";
+  if (params.get("pool")) state.selected = params.get("pool");
+}
+
+function showMessage(text) {
+  const box = document.getElementById("message");
+  box.textContent = text || "";
+  box.hidden = !text;
+}
+
+async function api(path) {
+  const response = await fetch(path, { headers: { Authorization: "Bearer " + state.token } });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const message = (body.error && body.error.message) || response.statusText;
+    const error = new Error(message);
+    error.status = response.status;
+    throw error;
+  }
+  return body;
+}
+
+function element(tag, text, className) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (className) node.className = className;
+  return node;
+}
+
+function fmt(value, digits = 2) {
+  if (value === null || value === undefined) return "–";
+  return Number(value).toLocaleString(undefined, { maximumFractionDigits: digits });
+}
+
+function percent(value) {
+  return value === null || value === undefined ? "–" : (100 * value).toFixed(2) + "%";
+}
+
+function time(iso) {
+  return new Date(iso).toISOString().replace("T", " ").slice(0, 16) + "Z";
+}
+
+function stat(label, value) {
+  const box = element("div", null, "stat");
+  box.append(element("span", label, "muted"), element("b", value));
+  return box;
+}
+
+async function loadPools() {
+  const pools = [];
+  let cursor = null;
+  do {
+    const query = "/api/v1/pools?limit=500" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
+    const page = await api(query);
+    pools.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor && pools.length < 5000);
+  state.pools = pools;
+  const list = document.getElementById("pools");
+  list.replaceChildren();
+  for (const pool of pools) {
+    const key = pool.namespace + "/" + pool.name;
+    const item = element("li");
+    item.dataset.pool = key;
+    if (key === state.selected) item.classList.add("selected");
+    const ready = pool.ready === null ? "" : pool.ready ? "ready" : "not ready";
+    item.append(
+      element("span", pool.replicas === null ? "–" : pool.replicas + " → " + fmt(pool.recommended_replicas, 0), "replicas"),
+      element("div", pool.name),
+      element("span", pool.namespace + " · " + (pool.mode || "?") + " ", "ns"),
+    );
+    if (ready) item.append(element("span", ready, "badge " + (pool.ready ? "ok" : "bad")));
+    item.addEventListener("click", () => selectPool(key));
+    list.append(item);
+  }
+  if (!pools.length) list.append(element("li", "no pools recorded yet", "muted"));
+  if (!state.selected && pools.length) state.selected = pools[0].namespace + "/" + pools[0].name;
+}
+
+function selectPool(key) {
+  state.selected = key;
+  for (const item of document.querySelectorAll("#pools li")) {
+    item.classList.toggle("selected", item.dataset.pool === key);
+  }
+  history.replaceState(null, "", "#pool=" + key);
+  refresh();
+}
+
+async function optional(path) {
+  try {
+    return await api(path);
+  } catch (error) {
+    if (error.status === 404) return null;
+    throw error;
+  }
+}
+
+function bandTraces(forecast) {
+  if (!forecast || !forecast.steps.length) return [];
+  const x = forecast.steps.map((step) => step.at);
+  const column = (level) => {
+    let best = 0;
+    forecast.levels.forEach((value, index) => {
+      if (Math.abs(value - level) < Math.abs(forecast.levels[best] - level)) best = index;
+    });
+    return forecast.steps.map((step) => step.values[best]);
+  };
+  const lowest = forecast.levels[0];
+  const highest = forecast.levels[forecast.levels.length - 1];
+  const outer = Math.round((highest - lowest) * 100);
+  const line = { width: 0 };
+  return [
+    { x, y: column(lowest), mode: "lines", line, showlegend: false, hoverinfo: "skip" },
+    { x, y: column(highest), mode: "lines", line, fill: "tonexty", fillcolor: "rgba(51,102,204,0.18)", name: "forecast " + outer + "% band" },
+    { x, y: column(0.25), mode: "lines", line, showlegend: false, hoverinfo: "skip" },
+    { x, y: column(0.75), mode: "lines", line, fill: "tonexty", fillcolor: "rgba(51,102,204,0.32)", name: "forecast 50% band" },
+    { x, y: column(0.5), mode: "lines", line: { color: "#3366cc", dash: "dash", width: 1.5 }, name: "forecast median" },
+  ];
+}
+
+async function drawChart(key, history, forecast) {
+  const traces = [
+    ...bandTraces(forecast),
+    { x: history.times, y: history.demand, mode: "lines", name: "demand", line: { color: "#1d2330", width: 1.5 } },
+    { x: history.times, y: history.usable_capacity, mode: "lines", name: "usable capacity", line: { color: "#2ca02c", shape: "hv", width: 2 } },
+  ];
+  const layout = {
+    margin: { l: 50, r: 20, t: 30, b: 40 },
+    title: { text: "demand, usable capacity and forecast — " + key, font: { size: 13 } },
+    legend: { orientation: "h", y: -0.15 },
+    xaxis: { type: "date" },
+    yaxis: { title: { text: forecast ? forecast.indicator : "demand" }, rangemode: "tozero" },
+  };
+  const chart = document.getElementById("chart");
+  await Plotly.react(chart, traces, layout, { displaylogo: false, responsive: true });
+  chart.dataset.forecastBand = String(Boolean(forecast && forecast.steps.length));
+}
+
+function fillTable(id, rows) {
+  const body = document.querySelector("#" + id + " tbody");
+  body.replaceChildren();
+  for (const cells of rows) {
+    const row = element("tr");
+    for (const [text, cls] of cells) row.append(element("td", text, cls));
+    body.append(row);
+  }
+}
+
+async function showPool(key) {
+  const base = "/api/v1/pools/" + key.split("/").map(encodeURIComponent).join("/");
+  const [detail, history, forecast, decisions, actions, savings] = await Promise.all([
+    api(base),
+    api(base + "/history?max_points=720"),
+    optional(base + "/forecast"),
+    api(base + "/decisions?limit=20"),
+    api(base + "/actions?limit=20"),
+    api(base + "/savings"),
+  ]);
+  document.getElementById("pool").hidden = false;
+  document.getElementById("pool-title").textContent = key;
+  const latest = detail.latest_decision;
+  const stats = [
+    stat("mode", detail.mode || "–"),
+    stat("replicas now", fmt(detail.replicas, 0)),
+    stat("recommended", fmt(detail.recommended_replicas, 0)),
+    stat("P(shortfall)", percent(latest ? latest.shortfall_probability : detail.shortfall_probability)),
+    stat("target", detail.target.kind + "/" + detail.target.name),
+  ];
+  for (const condition of detail.conditions) stats.push(stat(condition.type, condition.status));
+  document.getElementById("pool-stats").replaceChildren(...stats);
+  await drawChart(key, history, forecast);
+  const saved = (baseline) => baseline && baseline.replica_hours !== null
+    ? fmt(baseline.saved_replica_hours, 1) + " h (" + percent(baseline.saved_fraction) + ")" : "–";
+  document.getElementById("savings").replaceChildren(
+    stat("replica-hours used", fmt(savings.used_replica_hours, 1)),
+    stat("static peak (" + fmt(savings.static_peak.replicas, 0) + " replicas)", fmt(savings.static_peak.replica_hours, 1)),
+    stat("saved vs static peak", saved(savings.static_peak)),
+    stat("reactive baseline", savings.reactive ? fmt(savings.reactive.replica_hours, 1) : "–"),
+    stat("saved vs reactive", saved(savings.reactive)),
+  );
+  document.getElementById("savings-range").textContent =
+    time(savings.since) + " – " + time(savings.until) + (savings.notes.length ? " · " + savings.notes.join("; ") : "");
+  fillTable("decisions", decisions.items.map((d) => [
+    [time(d.cycle_at), "num"], [d.policy], [d.replicas_now + " → " + d.replicas_wanted, "num"],
+    [percent(d.shortfall_probability), "num"], [d.binding_constraint], [d.reason],
+  ]));
+  fillTable("actions", actions.items.map((a) => [
+    [time(a.created_at), "num"], [a.from_replicas + " → " + a.to_replicas, "num"], [a.result], [a.message],
+  ]));
+}
+
+async function refresh() {
+  clearTimeout(state.timer);
+  if (!state.token) {
+    showMessage("Enter an API token (one of HARMONY_API_TOKENS) to see the pools.");
+    document.body.dataset.state = "needs-token";
+    return;
+  }
+  try {
+    await loadPools();
+    if (state.selected) await showPool(state.selected);
+    showMessage("");
+    document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
+    document.body.dataset.state = "ready";
+  } catch (error) {
+    showMessage(error.status === 401 ? "The token was refused: " + error.message : "Error: " + error.message);
+    document.body.dataset.state = "error";
+  }
+  state.timer = setTimeout(refresh, REFRESH_MS);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  readFragment();
+  document.getElementById("token").value = state.token;
+  document.getElementById("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    state.token = document.getElementById("token").value.trim();
+    sessionStorage.setItem(TOKEN_KEY, state.token);
+    refresh();
+  });
+  refresh();
+});

@@ -1,0 +1,52 @@
+"""The API over a real, migrated state store (SQLite and PostgreSQL), with seeded pools."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import Engine
+
+from api.app import create_app
+from controller.clock import ManualClock
+from controller.settings import Settings
+from controller.state.db import make_session_factory
+from tests.api.seed import NOW, seed_pool
+
+READ_TOKEN = "read-token-123"
+ADMIN_TOKEN = "admin-token-456"
+READ = {"Authorization": f"Bearer {READ_TOKEN}"}
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def api_settings(engine: Engine, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": engine.url.render_as_string(hide_password=False),
+        "api_tokens": [SecretStr(READ_TOKEN), SecretStr(f"admin:{ADMIN_TOKEN}")],
+        "redis_url": None,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def seeded_engine(migrated_engine: Engine) -> Engine:
+    """Three live pools in two namespaces and a deleted one."""
+    sessions = make_session_factory(migrated_engine)
+    with sessions.begin() as db:
+        seed_pool(db, "gpu", "a100-train")
+        seed_pool(db, "gpu", "h100-infer", steps=60, with_forecast=False)
+        seed_pool(db, "research", "l4-batch", steps=30)
+        seed_pool(db, "research", "old-pool", steps=5, deleted=True)
+    return migrated_engine
+
+
+@pytest.fixture
+def client(seeded_engine: Engine) -> Iterator[TestClient]:
+    app = create_app(
+        api_settings(seeded_engine), make_session_factory(seeded_engine), ManualClock(NOW)
+    )
+    with TestClient(app) as test_client:
+        yield test_client
