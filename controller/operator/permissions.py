@@ -4,7 +4,7 @@ The Helm chart's RBAC templates grant exactly these (its test compares the rende
 ClusterRole and Role with this module), so a new API call is paired with a new rule here.
 
 - `OPERATOR_RULES`: cluster-wide rules (ClusterRole) for watching `PoolAutoscaler`s,
-  writing their status, posting Events and reading nodes and pods.
+  writing their status, posting Events and reading nodes.
 - `LEADER_ELECTION_RULES`: namespaced rules (Role in the operator's own namespace) for
   the `coordination.k8s.io` Lease that makes exactly one operator replica act.
 - `SCALE_TARGETS`: every kind a `PoolAutoscaler` may target, kind → (apiGroup, resource);
@@ -52,10 +52,9 @@ OPERATOR_RULES: list[dict[str, Any]] = [
         "verbs": ["create", "patch"],
     },
     {
-        # A GPU node counts as capacity only once it advertises allocatable GPUs;
-        # pods marked do-not-disrupt pin the nodes they run on.
+        # A GPU node counts as capacity only once it advertises allocatable GPUs.
         "apiGroups": [""],
-        "resources": ["nodes", "pods"],
+        "resources": ["nodes"],
         "verbs": ["get", "list"],
     },
 ]

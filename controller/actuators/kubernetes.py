@@ -1,0 +1,322 @@
+"""The Kubernetes actuator: reads and patches a target's `/scale` subresource.
+
+Implements `controller.actuators.base.Actuator` with the official `kubernetes` client,
+for any kind in `controller.operator.permissions.SCALE_TARGETS`. A pool's replicas:
+- desired: the target's `/scale` `spec.replicas`;
+- usable, for node pools (a `nodeSelector` is registered): nodes matching it that
+  advertise at least `gpus_per_replica` allocatable `nvidia.com/gpu`; a node that exists
+  but does not advertise its GPUs yet is in flight until `creationTimestamp + delay`;
+- usable, for workloads: the `/scale` `status.replicas`, capped at desired.
+
+A 409 conflict, 429 or 5xx is retried with exponential backoff; a 403 raises a
+`HarmonyError` naming the missing permission; a 404 names the missing target.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError as TransportError
+
+from controller.actuators.base import InFlight, ReplicaState, ScaleResult
+from controller.clock import Clock
+from controller.errors import HarmonyError
+from controller.operator.permissions import GPU_RESOURCE, missing_permission
+from controller.operator.spec import TargetRef
+
+log = logging.getLogger(__name__)
+
+# Kinds in SCALE_TARGETS that are cluster-scoped (no namespace in their path).
+CLUSTER_SCOPED_KINDS = frozenset({"NodePool"})
+RETRIED_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
+MERGE_PATCH = "application/merge-patch+json"
+T = TypeVar("T")
+
+
+class PermissionDenied(HarmonyError):
+    """The API server refused a call; `permission` names what the ClusterRole lacks."""
+
+    def __init__(self, permission: str, detail: str) -> None:
+        super().__init__(f"forbidden: the operator needs {permission} ({detail})")
+        self.permission = permission
+
+
+class TargetNotFound(HarmonyError):
+    """The target of a pool does not exist (yet)."""
+
+
+@dataclass(frozen=True)
+class ScaleBinding:
+    """How one pool maps onto the cluster: its target and how its capacity is counted."""
+
+    target: TargetRef
+    provisioning_delay: dt.timedelta
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    gpus_per_replica: int = 1
+
+
+def _parse_time(text: str | None) -> dt.datetime | None:
+    if not text:
+        return None
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _gpus(node: Mapping[str, Any]) -> int:
+    allocatable = (node.get("status") or {}).get("allocatable") or {}
+    try:
+        return int(str(allocatable.get(GPU_RESOURCE, "0")))
+    except ValueError:
+        return 0
+
+
+class KubernetesScaleActuator:
+    """`Actuator` over the Kubernetes API; pools are registered by their `namespace/name`."""
+
+    def __init__(
+        self,
+        api_client: k8s.ApiClient,
+        clock: Clock,
+        *,
+        retries: int = 4,
+        backoff_seconds: float = 0.2,
+        max_backoff_seconds: float = 5.0,
+        request_timeout_seconds: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._custom = k8s.CustomObjectsApi(api_client)
+        self._core = k8s.CoreV1Api(api_client)
+        self._clock = clock
+        self._retries = retries
+        self._backoff = backoff_seconds
+        self._max_backoff = max_backoff_seconds
+        self._timeout = request_timeout_seconds
+        self._sleep = sleep
+        self._bindings: dict[str, ScaleBinding] = {}
+        self._results: dict[str, ScaleResult] = {}
+        self._lock = threading.Lock()
+        self.patches = 0  # scale patches sent (for metrics and tests)
+
+    def register(self, pool: str, binding: ScaleBinding) -> None:
+        with self._lock:
+            self._bindings[pool] = binding
+
+    def unregister(self, pool: str) -> None:
+        with self._lock:
+            self._bindings.pop(pool, None)
+
+    def _binding(self, pool: str) -> ScaleBinding:
+        with self._lock:
+            binding = self._bindings.get(pool)
+        if binding is None:
+            raise HarmonyError(f"pool {pool!r} is not registered with the Kubernetes actuator")
+        return binding
+
+    # --- Actuator protocol -----------------------------------------------------------
+
+    def current(self, pool: str) -> ReplicaState:
+        binding = self._binding(pool)
+        now = self._clock.now()
+        scale = self._call(binding, "get", lambda: self._get_scale(binding.target))
+        desired = int((scale.get("spec") or {}).get("replicas") or 0)
+        if binding.node_selector:
+            return self._node_pool_state(binding, desired, now)
+        reported = int((scale.get("status") or {}).get("replicas") or 0)
+        usable = min(desired, reported)
+        pending = desired - usable
+        in_flight = (InFlight(pending, now + binding.provisioning_delay),) if pending else ()
+        return ReplicaState(usable=usable, in_flight=in_flight, observed_at=now)
+
+    def scale(self, pool: str, replicas: int, idempotency_key: str) -> ScaleResult:
+        if replicas < 0:
+            raise HarmonyError(f"pool {pool!r}: cannot scale to {replicas} replicas")
+        with self._lock:
+            seen = self._results.get(idempotency_key)
+        if seen is not None:
+            return ScaleResult(
+                pool=pool,
+                idempotency_key=idempotency_key,
+                from_replicas=seen.from_replicas,
+                to_replicas=seen.to_replicas,
+                applied=False,
+                duplicate=True,
+                message=f"action {idempotency_key!r} was already taken; nothing done",
+            )
+        binding = self._binding(pool)
+        before_scale = self._call(binding, "get", lambda: self._get_scale(binding.target))
+        before = int((before_scale.get("spec") or {}).get("replicas") or 0)
+        if before != replicas:
+            self._call(binding, "patch", lambda: self._patch_scale(binding.target, replicas))
+            self.patches += 1
+        target = binding.target.describe()
+        result = ScaleResult(
+            pool=pool,
+            idempotency_key=idempotency_key,
+            from_replicas=before,
+            to_replicas=replicas,
+            applied=before != replicas,
+            message=(
+                f"scaled {target} {before} → {replicas}"
+                if before != replicas
+                else f"kept {target} at {before}"
+            ),
+        )
+        with self._lock:
+            self._results[idempotency_key] = result
+            if len(self._results) > 100_000:  # keys of old cycles are never asked again
+                self._results.clear()
+        return result
+
+    # --- internals -------------------------------------------------------------------
+
+    def _node_pool_state(
+        self, binding: ScaleBinding, desired: int, now: dt.datetime
+    ) -> ReplicaState:
+        selector = ",".join(
+            f"{key}={value}" for key, value in sorted(binding.node_selector.items())
+        )
+        listing = self._call(
+            binding,
+            "list-nodes",
+            lambda: self._core.list_node(
+                label_selector=selector, _request_timeout=self._timeout, _preload_content=False
+            ),
+        )
+        nodes = [
+            node
+            for node in _json(listing).get("items", [])
+            if _matches(node, binding.node_selector)
+        ]
+        advertising = [node for node in nodes if _gpus(node) >= binding.gpus_per_replica]
+        usable = min(desired, len(advertising))
+        joining = sorted(
+            max(
+                now,
+                (_parse_time((node.get("metadata") or {}).get("creationTimestamp")) or now)
+                + binding.provisioning_delay,
+            )
+            for node in nodes
+            if _gpus(node) < binding.gpus_per_replica
+        )
+        pending = desired - usable
+        in_flight: list[InFlight] = [InFlight(1, ready_at) for ready_at in joining[:pending]]
+        not_started = pending - len(in_flight)
+        if not_started > 0:
+            in_flight.append(InFlight(not_started, now + binding.provisioning_delay))
+        return ReplicaState(usable=usable, in_flight=tuple(in_flight), observed_at=now)
+
+    def _get_scale(self, target: TargetRef) -> dict[str, Any]:
+        if target.kind in CLUSTER_SCOPED_KINDS:
+            response = self._custom.get_cluster_custom_object_scale(
+                target.group,
+                target.version,
+                target.resource,
+                target.name,
+                _request_timeout=self._timeout,
+                _preload_content=False,
+            )
+        else:
+            response = self._custom.get_namespaced_custom_object_scale(
+                target.group,
+                target.version,
+                target.namespace,
+                target.resource,
+                target.name,
+                _request_timeout=self._timeout,
+                _preload_content=False,
+            )
+        return _json(response)
+
+    def _patch_scale(self, target: TargetRef, replicas: int) -> None:
+        body = {"spec": {"replicas": replicas}}
+        if target.kind in CLUSTER_SCOPED_KINDS:
+            self._custom.patch_cluster_custom_object_scale(
+                target.group,
+                target.version,
+                target.resource,
+                target.name,
+                body,
+                _request_timeout=self._timeout,
+                _content_type=MERGE_PATCH,
+            )
+        else:
+            self._custom.patch_namespaced_custom_object_scale(
+                target.group,
+                target.version,
+                target.namespace,
+                target.resource,
+                target.name,
+                body,
+                _request_timeout=self._timeout,
+                _content_type=MERGE_PATCH,
+            )
+
+    def _call(self, binding: ScaleBinding, verb: str, request: Callable[[], T]) -> T:
+        target = binding.target
+        delay = self._backoff
+        for attempt in range(self._retries + 1):
+            try:
+                return request()
+            except ApiException as error:
+                status = int(error.status or 0)
+                if status == 403:
+                    if verb == "list-nodes":
+                        permission = missing_permission("list", "", "nodes", None)
+                    else:
+                        permission = missing_permission(
+                            verb,
+                            target.group,
+                            f"{target.resource}/scale",
+                            None if target.kind in CLUSTER_SCOPED_KINDS else target.namespace,
+                        )
+                    raise PermissionDenied(permission, _reason(error)) from None
+                if status == 404:
+                    raise TargetNotFound(
+                        f"{target.describe()} ({target.api_version}) was not found or has no "
+                        "/scale subresource; create it or fix spec.target"
+                    ) from None
+                if status not in RETRIED_STATUSES or attempt == self._retries:
+                    raise HarmonyError(
+                        f"{verb} /scale of {target.describe()} failed with HTTP {status} "
+                        f"after {attempt + 1} attempts: {_reason(error)}"
+                    ) from None
+            except TransportError as error:
+                if attempt == self._retries:
+                    raise HarmonyError(
+                        f"the Kubernetes API could not be reached for {target.describe()} "
+                        f"after {attempt + 1} attempts: {error}"
+                    ) from None
+            log.debug("retrying %s of %s in %.2fs", verb, target.describe(), delay)
+            self._sleep(delay)
+            delay = min(delay * 2, self._max_backoff)
+        raise AssertionError("unreachable")
+
+
+def _json(response: Any) -> dict[str, Any]:
+    import json
+
+    if isinstance(response, dict):
+        return response
+    data = response.data if hasattr(response, "data") else response
+    return dict(json.loads(data))
+
+
+def _matches(node: Mapping[str, Any], selector: Mapping[str, str]) -> bool:
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def _reason(error: ApiException) -> str:
+    import json
+
+    try:
+        return str(json.loads(error.body or "{}").get("message") or error.reason)
+    except ValueError:
+        return str(error.reason)

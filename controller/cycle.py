@@ -1,0 +1,315 @@
+"""The control cycle: observe → forecast → decide → act → record, for a batch of pools.
+
+A plain function of explicit dependencies (sources, forecasters, policies, actuator, state
+sessions, clock), so it runs the same under the kopf operator, in a benchmark, or in a
+unit test without any server. Pools due at the same time are handled as one batch:
+their metrics and replicas are read concurrently, and pools sharing a model are
+forecast in one `sample` call.
+
+Safety, in this order: no metrics → hold (never scale down), and after
+`fallbackAfterFailedCycles` such cycles go to `fallbackReplicas` if set; no model → the
+reactive baseline; the state store cannot record the intent → no action; not the leader
+→ no action.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from controller.actuators.base import Actuator, ReplicaState, ScaleResult
+from controller.clock import Clock
+from controller.errors import HarmonyError
+from controller.operator import records
+from controller.operator.cycle_steps import (
+    Observed,
+    PoolRuntime,
+    build_observation,
+    condition,
+    decision_fields,
+    forecast_batch,
+    slot_start,
+)
+from controller.sources.base import Source
+
+log = logging.getLogger(__name__)
+
+
+class ForecasterProvider(Protocol):
+    """The pool's trained model, or None while it has none (the cycle falls back)."""
+
+    def forecaster_for(self, pool: PoolRuntime) -> tuple[Any, int | None] | None:
+        """`(forecaster with .sample, model_version_id)` or None."""
+        ...
+
+
+@dataclass
+class CycleDeps:
+    """Everything a cycle touches, passed in (the composition root builds it)."""
+
+    source_for: Callable[[PoolRuntime], Source]
+    forecasters: ForecasterProvider
+    actuator: Actuator
+    sessions: sessionmaker[Session]
+    clock: Clock
+    may_act: Callable[[], bool] = lambda: True
+    num_samples: int = 200
+    io_threads: int = 16
+    # Called after the intent is recorded, before the patch; a failpoint for crash tests.
+    before_act: Callable[[str], None] | None = None
+
+
+@dataclass
+class PoolOutcome:
+    """What one pool's cycle saw, decided and did: the status and events come from it."""
+
+    key: str
+    cycle_at: dt.datetime
+    ran: bool = True
+    replicas: int | None = None
+    usable: int | None = None
+    in_flight: int | None = None
+    recommended: int | None = None
+    shortfall_probability: float | None = None
+    expected_utilization: float | None = None
+    policy: str = ""
+    reason: str = ""
+    action: ScaleResult | None = None
+    conditions: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    failed_cycles: int = 0
+
+    def status_fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "replicas": self.replicas,
+            "usableReplicas": self.usable,
+            "inFlightReplicas": self.in_flight,
+            "recommendedReplicas": self.recommended,
+            "shortfallProbability": self.shortfall_probability,
+            "expectedUtilization": self.expected_utilization,
+            "policy": self.policy or None,
+            "reason": self.reason or None,
+            "lastCycleTime": self.cycle_at.isoformat().replace("+00:00", "Z"),
+            "failedCycles": self.failed_cycles,
+        }
+        return {key: value for key, value in fields.items() if value is not None}
+
+
+def run_cycle(pools: Sequence[PoolRuntime], deps: CycleDeps) -> list[PoolOutcome]:
+    """One cycle for every pool given (all due now); one outcome per pool, same order."""
+    now = deps.clock.now()
+    with ThreadPoolExecutor(max_workers=max(1, min(deps.io_threads, len(pools)))) as pool_io:
+        observed = list(
+            pool_io.map(lambda p: _observe(p, deps, slot_start(now, p.config.interval)), pools)
+        )
+        samples = forecast_batch(observed, deps.forecasters, deps.num_samples)
+        outcomes = [_decide(item, samples.get(item.runtime.config.key), deps) for item in observed]
+        intents = _record_decisions(observed, outcomes, samples, deps, now)
+        results = list(pool_io.map(lambda intent: _act(intent, deps), intents))
+    _record_results(observed, outcomes, intents, results, deps)
+    return outcomes
+
+
+def _observe(runtime: PoolRuntime, deps: CycleDeps, cycle_at: dt.datetime) -> Observed:
+    config = runtime.config
+    item = Observed(runtime=runtime, cycle_at=cycle_at)
+    try:
+        item.replicas = deps.actuator.current(config.key)
+    except HarmonyError as error:
+        item.target_error = str(error)
+    step = config.interval
+    start = cycle_at - step * config.context_steps
+    try:
+        result = deps.source_for(runtime).fetch(start, cycle_at - step, step)
+    except HarmonyError as error:
+        item.metrics_error = str(error)
+        return item
+    item.series = result.series.values
+    item.complete = result.complete
+    item.issues = [str(issue) for issue in result.issues]
+    item.context_end = (cycle_at - step).timestamp()
+    return item
+
+
+def _decide(item: Observed, forecast: Any, deps: CycleDeps) -> PoolOutcome:
+    runtime, config = item.runtime, item.runtime.config
+    outcome = PoolOutcome(key=config.key, cycle_at=item.cycle_at)
+    state: ReplicaState | None = item.replicas
+    if state is None:
+        outcome.conditions["Ready"] = condition(False, "TargetUnavailable", item.target_error)
+        outcome.reason = item.target_error
+        return outcome
+    outcome.replicas, outcome.usable = state.desired, state.usable
+    outcome.in_flight = state.in_flight_count
+    metrics_ok = item.series is not None and np.isfinite(item.demand_window()).any()
+    if not metrics_ok:
+        runtime.failed_cycles += 1
+        why = item.metrics_error or "; ".join(item.issues) or "no demand values in the window"
+        outcome.conditions["MetricsAvailable"] = condition(False, "MetricsUnavailable", why)
+        fallback = config.fallback_replicas
+        if fallback is not None and runtime.failed_cycles >= config.fallback_after_failed_cycles:
+            outcome.recommended = fallback
+            outcome.policy = "fallback"
+            outcome.reason = (
+                f"metrics unavailable for {runtime.failed_cycles} cycles: fallback to "
+                f"{fallback} replicas ({why})"
+            )
+        else:
+            outcome.recommended = state.desired
+            outcome.policy = "hold"
+            outcome.reason = f"metrics unavailable, holding {state.desired} replicas ({why})"
+        outcome.failed_cycles = runtime.failed_cycles
+        outcome.conditions["Ready"] = condition(True, "Holding", outcome.reason)
+        return outcome
+    runtime.failed_cycles = 0
+    outcome.conditions["MetricsAvailable"] = (
+        condition(True, "MetricsComplete", "every indicator has every point")
+        if item.complete
+        else condition(True, "MetricsPartial", "; ".join(item.issues)[:1000])
+    )
+    observation = build_observation(item, state)
+    demand_samples = None if forecast is None else forecast.demand_samples
+    policy = runtime.harmony if demand_samples is not None else runtime.reactive
+    if demand_samples is not None:
+        outcome.conditions["ModelReady"] = condition(
+            True, "ModelLoaded", f"model version {forecast.model_version_id} forecasts the pool"
+        )
+    else:
+        outcome.conditions["ModelReady"] = condition(
+            False, "NoModel", runtime.model_note or "no trained model yet: reactive baseline"
+        )
+    last = observation.last_demand
+    if policy.name in runtime.decided_once:
+        policy.observe(last if np.isfinite(last).all() else float("nan"))
+    decision = policy.decide(observation, demand_samples)
+    runtime.decided_once.add(policy.name)
+    item.decision = decision
+    outcome.policy = decision.policy
+    outcome.recommended = decision.replicas
+    outcome.reason = decision.reason
+    probability = decision.shortfall_probability
+    outcome.shortfall_probability = None if math.isnan(probability) else round(probability, 6)
+    utilization = decision.expected_utilization
+    outcome.expected_utilization = None if math.isnan(utilization) else round(utilization, 6)
+    outcome.conditions["Ready"] = condition(True, "Decided", decision.reason[:1000])
+    return outcome
+
+
+@dataclass
+class Intent:
+    index: int
+    key: str
+    action_id: int
+    from_replicas: int
+    to_replicas: int
+
+
+def _record_decisions(
+    observed: list[Observed],
+    outcomes: list[PoolOutcome],
+    samples: dict[str, Any],
+    deps: CycleDeps,
+    now: dt.datetime,
+) -> list[Intent]:
+    """Phase 1: forecast, decision and action intents in one transaction; intents to act on."""
+    intents: list[Intent] = []
+    try:
+        with deps.sessions.begin() as session:
+            for index, (item, outcome) in enumerate(zip(observed, outcomes, strict=True)):
+                config = item.runtime.config
+                row = records.upsert_pool(
+                    session, config, config.namespace, config.name, item.runtime.raw_spec, now
+                )
+                item.pool_id = row.id
+                state = item.replicas
+                if state is None or outcome.recommended is None:
+                    continue
+                for pending in records.pending_actions(session, row.id):
+                    records.resolve_pending(pending, state.desired)
+                forecast = samples.get(config.key)
+                if forecast is not None:
+                    records.add_forecast(session, row.id, config, item.cycle_at, forecast.summary)
+                decision = records.add_decision(
+                    session, row.id, item.cycle_at, decision_fields(item, outcome)
+                )
+                wanted = outcome.recommended
+                if not config.enforce or wanted == state.desired or not deps.may_act():
+                    continue
+                key = records.idempotency_key(config, item.cycle_at)
+                claimed = records.claim_action(
+                    session, row.id, key, decision.id, state.desired, wanted, now
+                )
+                if claimed is not None:
+                    intents.append(Intent(index, key, claimed.id, state.desired, wanted))
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        log.error("state store unavailable, no action taken this cycle: %s", reason)
+        for outcome in outcomes:
+            outcome.conditions["Ready"] = condition(
+                False,
+                "StateStoreUnavailable",
+                f"cannot record the cycle ({reason}); no action taken",
+            )
+        return []
+    return intents
+
+
+def _act(intent: Intent, deps: CycleDeps) -> ScaleResult | HarmonyError:
+    if deps.before_act is not None:
+        deps.before_act(intent.key)
+    if not deps.may_act():
+        return HarmonyError("lost leadership before acting; the new leader decides")
+    pool_key = intent.key.rsplit("@", 1)[0]
+    try:
+        return deps.actuator.scale(pool_key, intent.to_replicas, intent.key)
+    except HarmonyError as error:
+        return error
+
+
+def _record_results(
+    observed: list[Observed],
+    outcomes: list[PoolOutcome],
+    intents: list[Intent],
+    results: list[ScaleResult | HarmonyError],
+    deps: CycleDeps,
+) -> None:
+    """Phase 2: action outcomes, calibration posteriors and the status written."""
+    for intent, result in zip(intents, results, strict=True):
+        outcome = outcomes[intent.index]
+        if isinstance(result, ScaleResult):
+            outcome.action = result
+            outcome.replicas = result.to_replicas
+        else:
+            outcome.conditions["Ready"] = condition(False, "ScaleFailed", str(result))
+    try:
+        with deps.sessions.begin() as session:
+            for intent, result in zip(intents, results, strict=True):
+                if isinstance(result, ScaleResult):
+                    records.finish_action(
+                        session,
+                        intent.action_id,
+                        True,
+                        result.message or "applied",
+                        result.to_replicas,
+                    )
+                else:
+                    records.finish_action(session, intent.action_id, False, str(result))
+            for item, outcome in zip(observed, outcomes, strict=True):
+                if item.pool_id is None:
+                    continue
+                calibration = getattr(item.runtime.harmony, "calibration", None)
+                if item.decision is not None and item.decision.policy == "harmony" and calibration:
+                    records.add_calibration(
+                        session, item.pool_id, item.cycle_at, calibration.to_dict()
+                    )
+                item.runtime.last_outcome = outcome
+    except SQLAlchemyError as error:
+        log.error("could not record the outcome of this cycle's actions: %s", error)
