@@ -74,8 +74,18 @@ def time_column_seconds(frame: pd.DataFrame, column: str, path: Path) -> FloatAr
         )
     if pd.api.types.is_numeric_dtype(raw):
         return raw.to_numpy(dtype=np.float64)
+    numbers = pd.to_numeric(raw, errors="coerce")
     if pd.api.types.is_datetime64_any_dtype(raw):
         parsed = pd.to_datetime(raw, utc=True)
+    elif numbers.notna().all():
+        return numbers.to_numpy(dtype=np.float64)
+    elif not np.isnan(numbers.iloc[0]):
+        # Unix seconds written as text, or mixed with something that is not a time.
+        position = int(np.flatnonzero(numbers.isna().to_numpy())[0])
+        raise HarmonyError(
+            f"{path}: column {column!r}, data row {position + 1}: {raw.iloc[position]!r} "
+            f"is not a time; write Unix seconds like the first row, or ISO 8601 throughout"
+        )
     else:
         parsed = pd.to_datetime(raw, utc=True, errors="coerce", format="mixed")
         if parsed.isna().any():
