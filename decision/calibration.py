@@ -4,17 +4,19 @@ For every planning level a_j on a fixed grid the posterior holds a Beta distribu
 p_j, the realised rate at which demand exceeds the capacity the engine would plan at level
 a_j (the fewest replicas whose shortfall bound is <= a_j). The prior says the forecaster is
 calibrated: Beta(a_j * n0, (1 - a_j) * n0), n0 = `prior_strength`. Each step adds one
-Bernoulli outcome per level (conjugate update); the forgetting factor lambda pulls the
-posterior back towards the prior by (1 - lambda) per step, so it follows drift with a
-memory of about 1 / (1 - lambda) steps:
+Bernoulli outcome per level (conjugate update); the forgetting factor lambda discounts what
+is known by lambda per step, so the posterior follows drift with a memory of about
+1 / (1 - lambda) steps, and a small steady share of the prior (strength n1 =
+`steady_prior_strength`) keeps it proper when an outcome has not been seen for long:
 
-    alpha_j <- lambda * alpha_j + (1 - lambda) * alpha0_j + exceeded_j
-    beta_j  <- lambda * beta_j  + (1 - lambda) * beta0_j  + (1 - exceeded_j)
+    alpha_j <- lambda * alpha_j + (1 - lambda) * a_j * n1 + exceeded_j
+    beta_j  <- lambda * beta_j  + (1 - lambda) * (1 - a_j) * n1 + (1 - exceeded_j)
 
-The engine then plans at the level a* whose posterior mean rate equals the SLA ε (log-log
+(n1 is small so the prior does not pull the steady estimate towards "calibrated".) The
+engine then plans at the level a* whose posterior mean rate equals the SLA ε (log-log
 interpolation over the grid, means made monotone in a by isotonic regression): an
-overconfident forecaster
-(exceeded too often) gets a* < ε, an underconfident one a* > ε. The outcomes do not depend on
+overconfident forecaster (exceeded too often) gets a* < ε, an underconfident one a* > ε.
+The outcomes do not depend on
 the decisions taken, so this converges without feedback oscillation. Grid levels are
 absolute, so one posterior serves any ε inside the grid.
 """
@@ -35,7 +37,8 @@ DEFAULT_LEVELS: tuple[float, ...] = tuple(
     float(level) for level in np.geomspace(1e-3, 0.5, 25).round(7)
 )
 DEFAULT_PRIOR_STRENGTH = 20.0
-DEFAULT_FORGETTING = 0.995
+DEFAULT_FORGETTING = 0.99
+DEFAULT_STEADY_PRIOR_STRENGTH = 2.0
 
 
 def isotonic_increasing(
@@ -70,6 +73,7 @@ class CalibrationPosterior:
     levels: tuple[float, ...] = DEFAULT_LEVELS
     prior_strength: float = DEFAULT_PRIOR_STRENGTH
     forgetting: float = DEFAULT_FORGETTING
+    steady_prior_strength: float = DEFAULT_STEADY_PRIOR_STRENGTH
     alpha: list[float] = field(default_factory=list)
     beta: list[float] = field(default_factory=list)
     updates: int = 0
@@ -88,6 +92,11 @@ class CalibrationPosterior:
         if not (self.prior_strength > 0 and math.isfinite(self.prior_strength)):
             raise InvalidDecisionInput(
                 f"CalibrationPosterior.prior_strength must be > 0, got {self.prior_strength!r}"
+            )
+        if not (self.steady_prior_strength > 0 and math.isfinite(self.steady_prior_strength)):
+            raise InvalidDecisionInput(
+                "CalibrationPosterior.steady_prior_strength must be > 0, "
+                f"got {self.steady_prior_strength!r}"
             )
         if not (0 < self.forgetting <= 1):
             raise InvalidDecisionInput(
@@ -125,8 +134,10 @@ class CalibrationPosterior:
                 f"calibration update needs {len(self.levels)} outcomes, got {outcome.shape}"
             )
         keep = self.forgetting
-        alpha = keep * np.asarray(self.alpha) + (1 - keep) * self.prior_alpha + outcome
-        beta = keep * np.asarray(self.beta) + (1 - keep) * self.prior_beta + (1 - outcome)
+        steady = (1 - keep) * self.steady_prior_strength
+        levels = self.level_array
+        alpha = keep * np.asarray(self.alpha) + steady * levels + outcome
+        beta = keep * np.asarray(self.beta) + steady * (1 - levels) + (1 - outcome)
         self.alpha = alpha.tolist()
         self.beta = beta.tolist()
         self.updates += 1
@@ -162,6 +173,7 @@ class CalibrationPosterior:
             "levels": list(self.levels),
             "prior_strength": self.prior_strength,
             "forgetting": self.forgetting,
+            "steady_prior_strength": self.steady_prior_strength,
             "alpha": list(self.alpha),
             "beta": list(self.beta),
             "updates": self.updates,
@@ -179,6 +191,7 @@ class CalibrationPosterior:
                 levels=tuple(float(v) for v in data["levels"]),
                 prior_strength=float(data["prior_strength"]),
                 forgetting=float(data["forgetting"]),
+                steady_prior_strength=float(data["steady_prior_strength"]),
                 alpha=[float(v) for v in data["alpha"]],
                 beta=[float(v) for v in data["beta"]],
                 updates=int(data["updates"]),
