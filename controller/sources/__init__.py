@@ -6,6 +6,7 @@ from controller.sources.base import (
     Source,
     SourceResult,
     SourceUnavailable,
+    fetch_recent,
     grid_rows,
     grid_start,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "SourceResult",
     "SourceUnavailable",
     "TraceReplaySource",
+    "fetch_recent",
     "grid_rows",
     "grid_start",
 ]

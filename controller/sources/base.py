@@ -8,6 +8,7 @@ point stays NaN and the operator holds scaling while `SourceResult.complete` is 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -111,7 +112,7 @@ def grid_rows(start: dt.datetime, end: dt.datetime, step: dt.timedelta) -> int:
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
     first = grid_start(start, step)
-    return max(int((end - first) / step + 1e-9) + 1, 0)
+    return max(math.floor((end - first) / step + 1e-9) + 1, 0)
 
 
 def assess(
@@ -160,3 +161,12 @@ def assess(
         elif asked:
             issues.append(DataIssue(name, IssueKind.stale, "no value in the range"))
     return issues
+
+
+def fetch_recent(source: Source, now: dt.datetime, steps: int, step: dt.timedelta) -> SourceResult:
+    """The last `steps` grid points at or before `now` (from a Clock): the control loop's window."""
+    if steps < 1:
+        raise ValueError("steps must be >= 1")
+    seconds = step.total_seconds()
+    last = dt.datetime.fromtimestamp(math.floor(now.timestamp() / seconds) * seconds, tz=dt.UTC)
+    return source.fetch(last - step * (steps - 1), last, step)

@@ -203,7 +203,7 @@ class PrometheusSource:
             "query": query.promql,
             "start": f"{start.timestamp():.3f}",
             "end": f"{end.timestamp():.3f}",
-            "step": f"{step.total_seconds():g}",
+            "step": f"{step.total_seconds():.3f}".rstrip("0").rstrip("."),
             "timeout": f"{self.config.timeout_seconds:g}s",
         }
         what = f"{self.name}, indicator {query.indicator.name!r}"

@@ -7,7 +7,13 @@ import numpy as np
 
 from controller.clock import ManualClock
 from controller.series import Series
-from controller.sources import IssueKind, TraceReplaySource, grid_start
+from controller.sources import (
+    IssueKind,
+    TraceReplaySource,
+    fetch_recent,
+    grid_rows,
+    grid_start,
+)
 from tests.traces.conftest import cached_trace  # noqa: F401  (fixture)
 
 STEP = dt.timedelta(minutes=10)
@@ -60,3 +66,23 @@ def test_grid_start_rounds_up_to_the_step() -> None:
     assert grid_start(moment, dt.timedelta(minutes=5)) == moment.replace(minute=5, second=0)
     exact = moment.replace(minute=0, second=0)
     assert grid_start(exact, dt.timedelta(hours=1)) == exact
+
+
+def test_grid_rows_counts_both_ends_and_nothing_before_the_first_point() -> None:
+    moment = dt.datetime(2024, 1, 1, 12, tzinfo=dt.UTC)
+    minute = dt.timedelta(minutes=1)
+    assert grid_rows(moment, moment + 10 * minute, minute) == 11
+    assert (
+        grid_rows(moment + dt.timedelta(seconds=10), moment + dt.timedelta(seconds=40), minute) == 0
+    )
+
+
+def test_fetch_recent_is_the_window_ending_at_the_clock(
+    cached_trace: Callable[[str], Series],  # noqa: F811
+) -> None:
+    trace = cached_trace("fisher:container1")
+    clock = ManualClock(trace.start + STEP * 50 + dt.timedelta(minutes=3))
+    window = fetch_recent(TraceReplaySource(trace, clock), clock.now(), 12, STEP)
+    assert window.series.end == trace.start + STEP * 50 and len(window.series) == 12
+    np.testing.assert_array_equal(window.series.values, trace.values[39:51])
+    assert window.complete
