@@ -15,7 +15,9 @@ highest recommendation within the window), scale-up without stabilisation, limit
 holds the recommendations of the last ceil(300 / step_seconds) steps (this one included,
 as the HPA keeps those made after now - 300 s), and one step spans
 max(1, floor(step_seconds / 15)) scale-up periods, each allowing max(2c, c + 4) from c.
-No metrics (NaN) means no change, as the HPA does when it cannot read them. Deviation: the
+The list of recommendations starts with the current replicas, as the HPA's does, so the
+first scale-down also waits for the window. Steps are counted by observe(). No metrics
+(NaN) means no change, as the HPA does when it cannot read them. Deviation: the
 HPA never scales up from zero replicas; here a pool at 0 goes to ceil(demand / (capacity *
 target)) so that pools with min_replicas = 0 can start.
 """
@@ -81,7 +83,9 @@ class HpaPolicy:
         self.knob = knob
         self.window_steps = max(1, math.ceil(SCALE_DOWN_STABILIZATION_SECONDS / spec.step_seconds))
         self.periods_per_step = max(1, int(spec.step_seconds // SCALING_PERIOD_SECONDS))
-        self._recommendations: list[int] = []
+        # (step, recommendation); the HPA seeds the list with the current replicas.
+        self._recommendations: list[tuple[int, int]] = []
+        self._step = 0
 
     def decide(self, observation: PoolObservation, demand_samples: FloatArray | None) -> Decision:
         spec = self.spec
@@ -105,9 +109,12 @@ class HpaPolicy:
         ]
         desired = max(p for p, _ in proposals)
         ratio = max(r for _, r in proposals)
-        window = self._recommendations[-(self.window_steps - 1) :] if self.window_steps > 1 else []
-        highest_recent = max([desired, *window])
-        self._recommendations = [*window, desired][-self.window_steps :]
+        if not self._recommendations:
+            self._recommendations.append((self._step, current))
+        self._recommendations.append((self._step, desired))
+        oldest = self._step - self.window_steps + 1
+        self._recommendations = [(s, r) for s, r in self._recommendations if s >= oldest]
+        highest_recent = max(r for _, r in self._recommendations)
         recommendation = current
         if recommendation < desired:
             recommendation = desired
@@ -146,14 +153,22 @@ class HpaPolicy:
         return BindingConstraint.policy, f"ceil(replicas x usage ratio) with {ratio_text}"
 
     def observe(self, realised_demand: FloatArray | float) -> None:
-        return None
+        self._step += 1
 
     def state(self) -> dict[str, Any]:
-        return {"policy": self.name, "recommendations": list(self._recommendations)}
+        return {
+            "policy": self.name,
+            "step": self._step,
+            "recommendations": [list(pair) for pair in self._recommendations],
+        }
 
     def load_state(self, state: dict[str, Any]) -> None:
         if state.get("policy") != self.name:
             raise InvalidDecisionInput(
                 f"cannot load state of policy {state.get('policy')!r} into {self.name!r}"
             )
-        self._recommendations = [int(v) for v in state.get("recommendations", [])]
+        try:
+            self._step = int(state["step"])
+            self._recommendations = [(int(s), int(r)) for s, r in state["recommendations"]]
+        except (KeyError, TypeError, ValueError) as error:
+            raise InvalidDecisionInput(f"hpa policy state: malformed ({error})") from error
