@@ -1,0 +1,27 @@
+"""Speed benchmarks (B4): `python -m bench.speed --decide` or `--forecast`.
+
+`--decide` times the decision engine alone; `--forecast` (the forecaster's benchmark,
+bench/speed_forecast.py) is imported only when asked for, so each runs without the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.speed", description=__doc__)
+    parser.add_argument("--decide", action="store_true", help="time the decision engine")
+    parser.add_argument("--forecast", action="store_true", help="time the forecaster")
+    args = parser.parse_args(argv)
+    if not (args.decide or args.forecast):
+        parser.error("choose --decide and/or --forecast")
+    if args.forecast:
+        importlib.import_module("bench.speed_forecast").main()
+    if args.decide:
+        importlib.import_module("bench.speed_decide").main()
+
+
+if __name__ == "__main__":
+    main()
