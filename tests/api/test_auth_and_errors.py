@@ -143,7 +143,9 @@ def test_unknown_route_has_the_error_shape(client: TestClient) -> None:
 @SQLITE_ONLY
 def test_cors_is_off_unless_configured(seeded_engine: Engine, client: TestClient) -> None:
     origin = {"Origin": "https://dash.example", "Access-Control-Request-Method": "GET"}
-    assert "access-control-allow-origin" not in client.options("/api/v1/pools", headers=origin).headers
+    assert (
+        "access-control-allow-origin" not in client.options("/api/v1/pools", headers=origin).headers
+    )
     settings = api_settings(seeded_engine, api_cors_origins=["https://dash.example"])
     app = create_app(settings, make_session_factory(seeded_engine), ManualClock(NOW))
     with TestClient(app) as allowed:

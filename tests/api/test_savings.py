@@ -82,9 +82,7 @@ def test_savings_endpoint_against_both_baselines(migrated_engine: Engine) -> Non
                     inputs=_inputs(35.0 if high or index == 60 else 5.0),
                 )
             )
-    app = create_app(
-        api_settings(migrated_engine), sessions, ManualClock(START + 120 * STEP)
-    )
+    app = create_app(api_settings(migrated_engine), sessions, ManualClock(START + 120 * STEP))
     with TestClient(app) as client:
         response = client.get("/api/v1/pools/gpu/wave/savings", headers=READ)
     assert response.status_code == 200, response.text
