@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.deps import Scope, parse_tokens
-from controller.clock import ManualClock
 from controller.cli.main import main
+from controller.clock import ManualClock
 from controller.state.db import create_engine_for, make_session_factory
 from tests.api.conftest import ADMIN, READ, api_settings
 from tests.api.seed import NOW
