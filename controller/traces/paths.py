@@ -28,8 +28,9 @@ def trace_file(relative: str) -> Path:
     path = root / relative
     if not path.is_file():
         raise HarmonyError(
-            f"trace file {relative} not found under {root}: download the public traces "
-            f"(fisher/, alibaba-gentd26/, alibaba-2018/) into {root}, "
-            f"or point HARMONY_DATA_DIR at a folder whose traces/ subfolder holds them"
+            f"trace file {relative} not found under {root}: put the public traces "
+            f"(fisher/, alibaba-gentd26/, alibaba-2018/) there (`harmony trace fetch` "
+            f"downloads those it knows), or point HARMONY_DATA_DIR at a folder whose "
+            f"traces/ subfolder holds them"
         )
     return path
