@@ -1,0 +1,83 @@
+"""The forecaster's settings: one frozen dataclass, saved with every model artifact."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+HeadKind = Literal["flow", "gaussian"]
+
+
+@dataclass(frozen=True)
+class ForecasterConfig:
+    """Shape of the windows, size of the model and how it is trained.
+
+    Defaults are small (a few hundred thousand parameters) so that one pool trains on two
+    CPU cores in about a minute.
+    """
+
+    context_length: int = 144
+    horizon: int = 1
+    # Model size.
+    d_model: int = 64
+    num_heads: int = 4
+    feedforward: int = 128
+    layers_per_level: int = 1
+    dropout: float = 0.1
+    context_features: int = 64
+    # Head: "flow" is the conditional normalizing flow, "gaussian" its ablation.
+    head: HeadKind = "flow"
+    flow_layers: int = 4
+    flow_hidden: int = 64
+    flow_bins: int = 8
+    flow_tail_bound: float = 6.0
+    min_scale: float = 1e-3
+    # Per-window normalisation: variance floor in units of the global scale.
+    revin_variance_floor: float = 1e-2
+    # Calendar tokens (hour of day, day of week as sin/cos) at this hierarchy level.
+    calendar: bool = True
+    calendar_level: int = 1
+    # Training.
+    validation_fraction: float = 0.125
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    max_epochs: int = 40
+    patience: int = 5
+    max_train_seconds: float | None = 85.0
+    windows_per_epoch: int | None = 4096
+    seed: int = 0
+    # Intra-op threads while training; small batches run fastest on one (spin-waiting
+    # threads on a shared machine cost more than they give). None leaves torch's setting.
+    num_threads: int | None = 1
+    accelerator: str = "auto"
+
+    def __post_init__(self) -> None:
+        checks: list[tuple[bool, str]] = [
+            (self.context_length >= 2, "context_length must be >= 2"),
+            (self.horizon >= 1, "horizon must be >= 1"),
+            (self.d_model % self.num_heads == 0, "d_model must be a multiple of num_heads"),
+            (self.head in ("flow", "gaussian"), "head must be 'flow' or 'gaussian'"),
+            (0.0 < self.validation_fraction < 0.5, "validation_fraction must be in (0, 0.5)"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.max_epochs >= 1, "max_epochs must be >= 1"),
+            (self.flow_layers >= 1, "flow_layers must be >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"ForecasterConfig: {message}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ForecasterConfig:
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"ForecasterConfig: unknown settings {unknown}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> ForecasterConfig:
+        return dataclasses.replace(self, **changes)

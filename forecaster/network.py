@@ -1,0 +1,175 @@
+"""The full network: encoder, Gaussian projection and the conditional normalizing flow.
+
+The distribution of the target y (globally scaled, `[H, N]`) given a context window:
+
+    y = mean_w + std_w * (loc + scale * z),      z = flow^-1(u),  u ~ N(0, I)
+
+mean_w, std_w are the window's RevIN statistics, loc and scale the Gaussian projection
+of each indicator token (per horizon step), and flow an autoregressive rational-quadratic
+spline flow from nflows over the joint vector z of H x N values, conditioned on a summary
+of all tokens. With the "gaussian" head the flow is the identity. The log-likelihood
+includes the log-determinants of both affine maps, so it is the density of y itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from nflows.nn.nets import ResidualNet
+from nflows.transforms import CompositeTransform, ReversePermutation, Transform
+from nflows.transforms.autoregressive import (
+    MaskedPiecewiseRationalQuadraticAutoregressiveTransform,
+)
+from nflows.transforms.coupling import PiecewiseRationalQuadraticCouplingTransform
+from nflows.utils import create_alternating_binary_mask
+from torch import Tensor, nn
+from torch.nn import functional
+
+from forecaster.config import ForecasterConfig
+from forecaster.encoder import HierarchicalEncoder, normalise_context
+
+_CONTEXT_PER_TOKEN = 8
+_LOG_2PI = math.log(2 * math.pi)
+
+
+@dataclass
+class Prediction:
+    """Parameters of the predictive distribution of a batch of windows."""
+
+    loc: Tensor  # [B, H, N] in window-normalised units
+    scale: Tensor  # [B, H, N]
+    window_mean: Tensor  # [B, N]
+    window_std: Tensor  # [B, N]
+    flow_context: Tensor  # [B, C]
+
+
+def build_flow(config: ForecasterConfig, features: int) -> Transform:
+    """Rational-quadratic spline flow over `features` values, conditioned on a context.
+
+    Coupling layers (alternating halves) invert in one pass, so sampling costs the same as
+    evaluating the likelihood; a single value has nothing to couple with and gets one
+    autoregressive layer, which with one feature is also a single pass.
+    """
+    if features == 1:
+        return MaskedPiecewiseRationalQuadraticAutoregressiveTransform(
+            features=1,
+            hidden_features=config.flow_hidden,
+            context_features=config.context_features,
+            num_bins=config.flow_bins,
+            tails="linear",
+            tail_bound=config.flow_tail_bound,
+            num_blocks=2,
+        )
+
+    def coupling_net(in_features: int, out_features: int) -> nn.Module:
+        return ResidualNet(
+            in_features,
+            out_features,
+            hidden_features=config.flow_hidden,
+            context_features=config.context_features,
+            num_blocks=1,
+            activation=functional.gelu,
+        )
+
+    transforms: list[Transform] = []
+    for layer in range(config.flow_layers):
+        mask = create_alternating_binary_mask(features, even=layer % 2 == 0)
+        transforms.append(
+            PiecewiseRationalQuadraticCouplingTransform(
+                mask=mask,
+                transform_net_create_fn=coupling_net,
+                num_bins=config.flow_bins,
+                tails="linear",
+                tail_bound=config.flow_tail_bound,
+            )
+        )
+        if layer % 2 == 1 and layer + 1 < config.flow_layers:
+            transforms.append(ReversePermutation(features))
+    return CompositeTransform(transforms)
+
+
+class ForecastNetwork(nn.Module):
+    def __init__(self, config: ForecasterConfig, levels: list[int]) -> None:
+        super().__init__()
+        self.config = config
+        self.num_indicators = len(levels)
+        self.horizon = config.horizon
+        self.encoder = HierarchicalEncoder(config, levels)
+        self.projection = nn.Linear(config.d_model, 2 * config.horizon)
+        self.summary = nn.Linear(config.d_model, _CONTEXT_PER_TOKEN)
+        self.context_net = nn.Sequential(
+            nn.Linear(self.encoder.num_tokens * _CONTEXT_PER_TOKEN, config.context_features),
+            nn.GELU(),
+            nn.Linear(config.context_features, config.context_features),
+        )
+        self.flow: Transform | None = (
+            build_flow(config, self.features) if config.head == "flow" else None
+        )
+
+    @property
+    def features(self) -> int:
+        """Dimension of the joint vector the flow models: horizon x indicators."""
+        return self.horizon * self.num_indicators
+
+    def forward(self, context: Tensor, calendar: Tensor) -> Prediction:
+        """context `[B, L, N]` globally scaled with NaN gaps; calendar `[B, L + H, 4]`."""
+        window = normalise_context(context, self.config.revin_variance_floor)
+        tokens = self.encoder(window, calendar)
+        indicator_tokens = tokens[:, : self.num_indicators]
+        raw = self.projection(indicator_tokens)  # [B, N, 2H]
+        loc = raw[..., : self.horizon].transpose(1, 2)
+        scale = functional.softplus(raw[..., self.horizon :]).transpose(1, 2)
+        scale = scale + self.config.min_scale
+        summary = self.summary(tokens).flatten(start_dim=1)
+        return Prediction(
+            loc=loc,
+            scale=scale,
+            window_mean=window.mean,
+            window_std=window.std,
+            flow_context=self.context_net(summary),
+        )
+
+    def log_prob(self, prediction: Prediction, target: Tensor) -> Tensor:
+        """Log-density `[B]` of globally scaled targets `[B, H, N]`."""
+        mean = prediction.window_mean.unsqueeze(1)
+        std = prediction.window_std.unsqueeze(1)
+        standardised = ((target - mean) / std - prediction.loc) / prediction.scale
+        flat = standardised.flatten(start_dim=1)
+        if self.flow is None:
+            noise, log_det = flat, torch.zeros(flat.shape[0], device=flat.device)
+        else:
+            noise, log_det = self.flow(flat, context=prediction.flow_context)
+        base = -0.5 * (noise**2).sum(dim=1) - 0.5 * self.features * _LOG_2PI
+        affine = torch.log(prediction.scale).flatten(1).sum(dim=1)
+        affine = affine + self.horizon * torch.log(prediction.window_std).sum(dim=1)
+        result: Tensor = base + log_det - affine
+        return result
+
+    def sample(
+        self, prediction: Prediction, num_samples: int, generator: torch.Generator | None
+    ) -> Tensor:
+        """Joint samples `[B, S, H, N]` of the globally scaled target."""
+        batch = prediction.loc.shape[0]
+        noise = torch.randn(
+            batch * num_samples,
+            self.features,
+            generator=generator,
+            device=prediction.loc.device,
+            dtype=prediction.loc.dtype,
+        )
+        if self.flow is None:
+            standardised = noise
+        else:
+            context = prediction.flow_context.repeat_interleave(num_samples, dim=0)
+            standardised, _ = self.flow.inverse(noise, context=context)
+        shaped = standardised.view(batch, num_samples, self.horizon, self.num_indicators)
+        normalised = prediction.loc.unsqueeze(1) + prediction.scale.unsqueeze(1) * shaped
+        mean = prediction.window_mean.view(batch, 1, 1, -1)
+        std = prediction.window_std.view(batch, 1, 1, -1)
+        return normalised * std + mean
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(parameter.numel() for parameter in module.parameters() if parameter.requires_grad)

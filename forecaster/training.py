@@ -1,0 +1,255 @@
+"""Training with PyTorch Lightning: windows in a DataModule, likelihood in a LightningModule."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, EarlyStopping, RichProgressBar
+from torch import Tensor
+from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
+
+from forecaster.config import ForecasterConfig
+from forecaster.model import Forecaster
+from forecaster.network import ForecastNetwork
+from forecaster.windows import (
+    Scaler,
+    calendar_features,
+    infer_step_seconds,
+    split_windows,
+)
+
+Batch = tuple[Tensor, Tensor, Tensor]
+_QUIET_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning")
+
+
+class WindowDataModule(pl.LightningDataModule):
+    """Training and validation windows of one scaled series, gathered per batch."""
+
+    def __init__(
+        self,
+        scaled: npt.NDArray[np.float32],
+        calendar: npt.NDArray[np.float32],
+        train_starts: npt.NDArray[np.int64],
+        validation_starts: npt.NDArray[np.int64],
+        config: ForecasterConfig,
+    ) -> None:
+        super().__init__()
+        self.values = torch.as_tensor(scaled)
+        self.calendar = torch.as_tensor(calendar)
+        self.train_starts = torch.as_tensor(train_starts)
+        self.validation_starts = torch.as_tensor(validation_starts)
+        self.config = config
+        self.offsets = torch.arange(config.context_length + config.horizon)
+
+    def gather(self, starts: list[Tensor]) -> Batch:
+        rows = torch.stack(starts).unsqueeze(1) + self.offsets.unsqueeze(0)
+        window = self.values[rows]
+        length = self.config.context_length
+        return window[:, :length], self.calendar[rows], window[:, length:]
+
+    def train_dataloader(self) -> DataLoader[Batch]:
+        generator = torch.Generator().manual_seed(self.config.seed)
+        count = len(self.train_starts)
+        per_epoch = min(count, self.config.windows_per_epoch or count)
+        sampler = RandomSampler(
+            range(count), replacement=False, num_samples=per_epoch, generator=generator
+        )
+        return DataLoader(
+            list(self.train_starts),
+            batch_size=self.config.batch_size,
+            sampler=sampler,
+            collate_fn=self.gather,
+            drop_last=per_epoch > self.config.batch_size,
+        )
+
+    def val_dataloader(self) -> DataLoader[Batch]:
+        starts = list(self.validation_starts)
+        return DataLoader(
+            starts, batch_size=256, sampler=SequentialSampler(starts), collate_fn=self.gather
+        )
+
+
+class ForecasterModule(pl.LightningModule):
+    """The network and its loss: negative log-likelihood per value of the joint vector."""
+
+    def __init__(self, network: ForecastNetwork, config: ForecasterConfig) -> None:
+        super().__init__()
+        self.network = network
+        self.config = config
+
+    def nll(self, batch: Batch) -> Tensor:
+        context, calendar, target = batch
+        prediction = self.network(context, calendar)
+        loss: Tensor = -self.network.log_prob(prediction, target).mean() / self.network.features
+        return loss
+
+    def training_step(self, batch: Batch, batch_index: int) -> Tensor:
+        loss = self.nll(batch)
+        self.log("train_nll", loss, prog_bar=True, batch_size=batch[0].shape[0])
+        return loss
+
+    def validation_step(self, batch: Batch, batch_index: int) -> None:
+        self.log("val_nll", self.nll(batch), prog_bar=True, batch_size=batch[0].shape[0])
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(
+            self.network.parameters(),
+            lr=self.config.learning_rate,
+            weight_decay=self.config.weight_decay,
+        )
+
+
+class KeepBestWeights(Callback):
+    """Remembers the weights of the epoch with the lowest validation NLL (in memory)."""
+
+    def __init__(self) -> None:
+        self.best_score = float("inf")
+        self.best_epoch = -1
+        self.best_state: dict[str, Tensor] | None = None
+        self.epochs = 0
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        score = float(trainer.callback_metrics.get("val_nll", torch.tensor(float("inf"))))
+        self.epochs = trainer.current_epoch + 1
+        if np.isfinite(score) and score < self.best_score:
+            self.best_score = score
+            self.best_epoch = trainer.current_epoch
+            self.best_state = copy.deepcopy(module.state_dict())
+
+
+def _check_inputs(
+    values: npt.NDArray[np.float64], timestamps: npt.NDArray[np.float64], levels: Sequence[int]
+) -> None:
+    if values.ndim != 2:
+        raise ValueError(f"values must be [T, N], got shape {values.shape}")
+    if timestamps.shape != (values.shape[0],):
+        raise ValueError(f"timestamps must be [{values.shape[0]}], got shape {timestamps.shape}")
+    if len(levels) != values.shape[1]:
+        raise ValueError(f"{len(levels)} levels given for {values.shape[1]} indicators")
+    if any(int(level) < 1 for level in levels):
+        raise ValueError(f"hierarchy levels must be >= 1, got {list(levels)}")
+
+
+def train_forecaster(
+    values: npt.ArrayLike,
+    timestamps: npt.ArrayLike,
+    levels: Sequence[int],
+    config: ForecasterConfig | None = None,
+    *,
+    names: Sequence[str] | None = None,
+    progress: bool = False,
+    callbacks: Sequence[Callback] = (),
+) -> Forecaster:
+    """Train on `values [T, N]` (NaN = gap) at `timestamps [T]` (unix seconds, regular grid).
+
+    The last `validation_fraction` of the rows are validation windows for early stopping;
+    the scaler is fitted on the rows before them only.
+    """
+    config = config or ForecasterConfig()
+    data = np.asarray(values, dtype=np.float64)
+    times = np.asarray(timestamps, dtype=np.float64)
+    _check_inputs(data, times, levels)
+    if names is not None and len(names) != data.shape[1]:
+        raise ValueError(f"{len(names)} names given for {data.shape[1]} indicators")
+    step_seconds = infer_step_seconds(times)
+    split = split_windows(data, config.context_length, config.horizon, config.validation_fraction)
+    if len(split.train_starts) == 0 or len(split.validation_starts) == 0:
+        raise ValueError("no complete training or validation window: too many gaps in targets")
+    scaler = Scaler.fit(data[: split.train_rows])
+    threads_before = torch.get_num_threads()
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    network = ForecastNetwork(config, list(levels))
+    module = ForecasterModule(network, config)
+    datamodule = WindowDataModule(
+        scaler.transform(data).astype(np.float32),
+        calendar_features(times).astype(np.float32),
+        split.train_starts,
+        split.validation_starts,
+        config,
+    )
+    best = KeepBestWeights()
+    all_callbacks: list[Callback] = [
+        EarlyStopping(monitor="val_nll", patience=config.patience, mode="min"),
+        best,
+        *callbacks,
+    ]
+    if progress:
+        all_callbacks.append(RichProgressBar())
+    on_gpu = config.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    previous_levels = _quiet_lightning(not progress)
+    trainer = pl.Trainer(
+        max_epochs=config.max_epochs,
+        max_time=(
+            None if config.max_train_seconds is None else {"seconds": config.max_train_seconds}
+        ),
+        accelerator="gpu" if on_gpu else "cpu",
+        devices=1,
+        deterministic=not on_gpu,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=progress,
+        gradient_clip_val=1.0,
+        callbacks=all_callbacks,
+        num_sanity_val_steps=0,
+    )
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+        try:
+            trainer.fit(module, datamodule=datamodule)
+        finally:
+            _restore_loggers(previous_levels)
+            torch.set_num_threads(threads_before)
+    train_seconds = time.perf_counter() - started
+    if best.best_state is not None:
+        module.load_state_dict(best.best_state)
+    network.cpu().eval()
+    metadata: dict[str, Any] = {
+        "train_seconds": round(train_seconds, 3),
+        "epochs": best.epochs,
+        "best_epoch": best.best_epoch,
+        "val_nll": best.best_score,
+        "train_windows": len(split.train_starts),
+        "validation_windows": len(split.validation_starts),
+        "data_start": float(times[0]),
+        "data_end": float(times[-1]),
+    }
+    return Forecaster(
+        config=config,
+        levels=list(levels),
+        scaler=scaler,
+        step_seconds=step_seconds,
+        network=network,
+        names=names,
+        metadata=metadata,
+    )
+
+
+def _quiet_lightning(quiet: bool) -> dict[str, int]:
+    previous: dict[str, int] = {}
+    if quiet:
+        for name in _QUIET_LOGGERS:
+            logger = logging.getLogger(name)
+            previous[name] = logger.level
+            logger.setLevel(logging.WARNING)
+    return previous
+
+
+def _restore_loggers(previous: dict[str, int]) -> None:
+    for name, level in previous.items():
+        logging.getLogger(name).setLevel(level)
