@@ -166,8 +166,10 @@ class Plan:
 
 
 def plan_replicas(analysis: DemandAnalysis, epsilon: float) -> Plan:
-    """Cheapest r in [min_replicas, max_replicas] whose shortfall bound over the window is
-    <= epsilon, keeping what the steps before the delay need at the same level."""
+    """Cheapest r up to max_replicas whose shortfall bound over the window is <= epsilon,
+    keeping what the steps before the delay need at the same level. Without a penalty
+    that is the fewest such r, which may be below min_replicas (the safety rules raise it
+    and the reason says so)."""
     spec = analysis.spec
     requirements = analysis.sorted_requirements
     allowed = max_allowed_exceedances(analysis.sample_count, spec.credible_level, epsilon)
@@ -183,11 +185,13 @@ def plan_replicas(analysis: DemandAnalysis, epsilon: float) -> Plan:
         return Plan(spec.max_replicas, BindingConstraint.infeasible, sla_replicas, kept)
     if kept > sla_replicas:
         binding = BindingConstraint.keep_until_ready
-    lowest = min(max(sla_replicas, kept, spec.min_replicas), spec.max_replicas)
+    wanted = max(sla_replicas, kept)
+    # The wish may lie below min_replicas: the safety rules raise it and say so.
+    lowest = min(max(wanted, spec.min_replicas), spec.max_replicas)
     if spec.shortfall_penalty_per_unit_hour == 0 or lowest == spec.max_replicas:
-        return Plan(lowest, binding, sla_replicas, kept)
+        return Plan(wanted, binding, sla_replicas, kept)
     candidates = np.arange(lowest, spec.max_replicas + 1, dtype=np.int64)
     cheapest = int(candidates[int(np.argmin(analysis.expected_cost(candidates)))])
-    if cheapest > lowest:
-        binding = BindingConstraint.cost
-    return Plan(cheapest, binding, sla_replicas, kept)
+    if cheapest == lowest:
+        return Plan(wanted, binding, sla_replicas, kept)
+    return Plan(cheapest, BindingConstraint.cost, sla_replicas, kept)

@@ -16,7 +16,7 @@ def action_phrase(current: int, replicas: int) -> str:
 
 
 def percent(value: float) -> str:
-    return f"{value * 100:.2g}%"
+    return f"{value * 100:.3g}%"
 
 
 @dataclass(frozen=True)
