@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
+import re
+import shlex
 from typing import Any
 
 import helm_python as helm
 import pytest
 
-from tests.helm.chart import CHART_DIR, NAMESPACE, VALUE_SETS, find, kinds, render, render_files
+from tests.helm.chart import (
+    CHART_DIR,
+    NAMESPACE,
+    REPO,
+    VALUE_SETS,
+    find,
+    kinds,
+    render,
+    render_files,
+)
 
 WARNING = 2
 
@@ -128,3 +140,29 @@ def test_notes_say_how_to_reach_the_dashboard_and_create_a_pool_autoscaler() -> 
     assert "port-forward service/harmony-api 8000:80" in notes
     assert "get secret harmony-api-tokens" in notes
     assert "kind: PoolAutoscaler" in notes
+
+
+def _deep_merge(into: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    for key, value in more.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = value
+    return into
+
+
+def test_the_readmes_install_command_renders_with_the_secret_it_creates() -> None:
+    readme = (REPO / "README.md").read_text().split("## Install in a cluster", 1)[1]
+    command = re.search(r"^helm install harmony helm/harmony .*?(?<!\\)$", readme, re.M | re.S)
+    assert command, "README's Install section has no `helm install harmony helm/harmony`"
+    arguments = shlex.split(command.group(0).replace("\\\n", " "))
+    values: dict[str, Any] = {}
+    for flag, expression in itertools.pairwise(arguments):
+        if flag == "--set":
+            _deep_merge(values, helm.parse_set_string(expression))
+    created = re.search(r"create secret generic (\S+)", readme)
+    assert created and values["database"]["existingSecret"] == created.group(1)
+    manifests = render(values)
+    (operator,) = find(manifests, "Deployment", "operator")
+    (container,) = operator["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "REGISTRY/harmony:0.1.0"
