@@ -1,0 +1,80 @@
+"""`harmony operator`: run the kopf operator that scales every PoolAutoscaler's target."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from controller.settings import get_settings
+
+console = Console(stderr=True, highlight=False, soft_wrap=True)
+CRASH_EXIT_CODE = 75
+
+
+def operator(
+    namespace: list[str] = typer.Option(
+        [], "--namespace", "-n", help="Watch only this namespace (repeatable); default: all."
+    ),
+    lease_namespace: str = typer.Option(
+        "default", help="Namespace of the leader-election Lease (the operator's own)."
+    ),
+    lease_name: str = typer.Option("harmony-operator", help="Name of the Lease."),
+    identity: str = typer.Option("", help="This replica's name in the Lease (default: host-pid)."),
+    leader_election: bool = typer.Option(
+        True, help="Act only while holding the Lease (keep on with more than one replica)."
+    ),
+    lease_seconds: float = typer.Option(15.0, min=2.0, help="Lease duration in seconds."),
+    renew_seconds: float = typer.Option(5.0, min=0.5, help="Lease renewal period in seconds."),
+    tick: float = typer.Option(
+        5.0, min=0.2, help="How often each pool's timer checks whether its interval has come."
+    ),
+    health_port: int = typer.Option(
+        8080, min=0, max=65535, help="Port of /metrics, /healthz and /readyz (0: off)."
+    ),
+    samples: int = typer.Option(200, min=10, help="Forecast sample paths per pool and cycle."),
+    train: bool = typer.Option(True, help="Train pool models from Prometheus history."),
+    crash_before_act: bool = typer.Option(
+        False, hidden=True, help="Failpoint for tests: exit right after recording an intent."
+    ),
+) -> None:
+    """Run the operator: observe → forecast → decide → act → record for every PoolAutoscaler."""
+    import kopf
+
+    from controller.operator.handlers import register_handlers
+    from controller.wiring import OperatorOptions, build_operator_runtime
+
+    settings = get_settings()
+    options = OperatorOptions(
+        namespace=lease_namespace,
+        lease_name=lease_name,
+        identity=identity or None,
+        leader_election=leader_election,
+        lease_seconds=lease_seconds,
+        renew_seconds=renew_seconds,
+        health_port=health_port or None,
+        num_samples=samples,
+        train_models=train,
+    )
+    runtime = build_operator_runtime(settings, options)
+    if crash_before_act:
+
+        def crash(key: str) -> None:
+            logging.getLogger(__name__).warning("failpoint: exiting before acting on %s", key)
+            os._exit(CRASH_EXIT_CODE)
+
+        runtime.deps.before_act = crash
+    registry = kopf.OperatorRegistry()
+    register_handlers(registry, tick)
+    where = ", ".join(namespace) if namespace else "all namespaces"
+    console.print(f"Harmony operator watching PoolAutoscalers in {where}")
+    run_options: dict[str, Any] = {"clusterwide": not namespace, "namespaces": namespace}
+    kopf.run(
+        registry=registry,
+        standalone=True,
+        memo=kopf.Memo(runtime=runtime),
+        **run_options,
+    )

@@ -1,0 +1,161 @@
+"""The composition root: settings, clock, state, sources, actuators, models and policies are
+wired together here and nowhere else (like Karpenter's controllers.go).
+
+Everything below takes its dependencies explicitly; only this module decides which
+concrete ones a process runs with.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from sqlalchemy.orm import Session, sessionmaker
+
+from controller.actuators.kubernetes import KubernetesScaleActuator
+from controller.clock import Clock, SystemClock
+from controller.cycle import CycleDeps
+from controller.errors import HarmonyError
+from controller.operator.cycle_steps import PoolRuntime
+from controller.operator.leader import LeaseElector
+from controller.operator.metrics import OperatorMetrics
+from controller.operator.models import (
+    BackgroundTrainer,
+    StoreForecasterProvider,
+    prometheus_source,
+    train_pool_model,
+)
+from controller.operator.runtime import OperatorRuntime
+from controller.settings import Settings
+from controller.sources.base import Source
+from controller.state.db import create_engine_for, make_session_factory, require_current_schema
+
+log = logging.getLogger(__name__)
+
+
+def kubernetes_api_client(kubeconfig: str | None = None) -> k8s.ApiClient:
+    """In-cluster credentials when running in a pod, else the kubeconfig (KUBECONFIG)."""
+    try:
+        if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            k8s_config.load_incluster_config()
+        else:
+            k8s_config.load_kube_config(config_file=kubeconfig)
+    except (k8s_config.ConfigException, FileNotFoundError, OSError) as error:
+        raise HarmonyError(
+            f"no Kubernetes credentials: {error}; run in a pod with a ServiceAccount or set "
+            "KUBECONFIG"
+        ) from None
+    configuration = k8s.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = 32
+    return k8s.ApiClient(configuration)
+
+
+class SourceCache:
+    """One Prometheus source per pool, rebuilt when the pool's spec changes."""
+
+    def __init__(self) -> None:
+        self._sources: dict[str, tuple[Any, Source]] = {}
+        self._lock = threading.Lock()
+
+    def source_for(self, pool: PoolRuntime) -> Source:
+        config = pool.config
+        fingerprint = (config.prometheus_url, config.prometheus_timeout, config.indicators)
+        with self._lock:
+            found = self._sources.get(config.key)
+            if found is not None and found[0] == fingerprint:
+                return found[1]
+            if found is not None:
+                found[1].close()
+            source = prometheus_source(config)
+            self._sources[config.key] = (fingerprint, source)
+            return source
+
+    def close(self) -> None:
+        with self._lock:
+            for _, source in self._sources.values():
+                source.close()
+            self._sources.clear()
+
+
+@dataclass(frozen=True)
+class OperatorOptions:
+    """What `harmony operator` is told on its command line."""
+
+    namespace: str = "default"  # where the Lease lives (the operator's own namespace)
+    lease_name: str = "harmony-operator"
+    identity: str | None = None
+    leader_election: bool = True
+    lease_seconds: float = 15.0
+    renew_seconds: float = 5.0
+    health_port: int | None = 8080
+    gather_seconds: float = 0.3
+    num_samples: int = 200
+    train_models: bool = True
+    kubeconfig: str | None = None
+
+
+def default_identity() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def build_sessions(settings: Settings) -> sessionmaker[Session]:
+    engine = create_engine_for(settings.database_url)
+    require_current_schema(engine)
+    return make_session_factory(engine)
+
+
+def build_operator_runtime(
+    settings: Settings, options: OperatorOptions, clock: Clock | None = None
+) -> OperatorRuntime:
+    """Everything `harmony operator` runs with."""
+    clock = clock or SystemClock()
+    sessions = build_sessions(settings)
+    api_client = kubernetes_api_client(options.kubeconfig)
+    actuator = KubernetesScaleActuator(api_client, clock)
+    trainer = (
+        BackgroundTrainer(lambda config: train_pool_model(config, sessions, clock))
+        if options.train_models
+        else None
+    )
+    forecasters = StoreForecasterProvider(
+        sessions, clock, submit_training=None if trainer is None else trainer.submit
+    )
+    elector = (
+        LeaseElector(
+            api_client,
+            options.namespace,
+            options.lease_name,
+            options.identity or default_identity(),
+            lease_seconds=options.lease_seconds,
+            renew_seconds=options.renew_seconds,
+        )
+        if options.leader_election
+        else None
+    )
+    sources = SourceCache()
+    deps = CycleDeps(
+        source_for=sources.source_for,
+        forecasters=forecasters,
+        actuator=actuator,
+        sessions=sessions,
+        clock=clock,
+        may_act=(lambda: True) if elector is None else elector.is_leader,
+        num_samples=options.num_samples,
+    )
+    runtime = OperatorRuntime(
+        deps=deps,
+        actuator=actuator,
+        elector=elector,
+        metrics=OperatorMetrics(),
+        default_prometheus_url=settings.prometheus_url,
+        gather_seconds=options.gather_seconds,
+        health_port=options.health_port,
+    )
+    return runtime

@@ -1,0 +1,300 @@
+"""Real parts for the operator's end-to-end tests.
+
+- `kube`: kmock's Kubernetes emulator on loopback serving the PoolAutoscaler CRD, a
+  Deployment with `/scale`, Leases, Events and Nodes, plus a kubeconfig pointing at it;
+  a small "deployment controller" copies `spec.replicas` to `status.replicas`.
+- `demand_prometheus`: Debian's Prometheus over a TSDB built with `promtool` holding a
+  square wave of demand on a 2-second grid from 30 minutes ago to 10 minutes ahead, so the
+  operator reads "live" data with the real clock.
+- `operator_db`: a fresh PostgreSQL database at the newest schema (the lead's fixtures),
+  holding a tiny real forecaster trained on that square wave.
+- `start_operator`: runs `harmony operator` as a process; killed at teardown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import kmock
+import pytest
+import pytest_asyncio
+import yaml
+
+from tests.conftest import PostgresServer, service_unavailable
+from tests.operator.helpers import PERIOD, square_wave
+from tests.sources.conftest import free_port
+
+E2E_STEP = dt.timedelta(seconds=2)
+NAMESPACE = "fleet"
+CRD = "autoscaling.harmony.dev/v1alpha1/poolautoscalers"
+DEPLOYMENTS = "apps/v1/deployments"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Kube:
+    mock: Any
+    url: str
+    kubeconfig: Path
+    history: list[tuple[float, int]] = field(default_factory=list)
+
+    def add_deployment(self, name: str, replicas: int) -> None:
+        self.mock.objects[DEPLOYMENTS, NAMESPACE, name] = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": NAMESPACE, "resourceVersion": "1"},
+            "spec": {"replicas": replicas},
+            "status": {"replicas": replicas},
+        }
+
+    def replicas(self, name: str) -> int:
+        return int(self.mock.objects[DEPLOYMENTS, NAMESPACE, name].raw["spec"]["replicas"])
+
+    def pool(self, name: str) -> dict[str, Any]:
+        return dict(self.mock.objects[CRD, NAMESPACE, name].raw)
+
+    def scale_patches(self, name: str) -> list[Any]:
+        suffix = f"/deployments/{name}/scale"
+        return [r for r in self.mock if r.method == "PATCH" and r.url.path.endswith(suffix)]
+
+    async def create_pool(self, name: str, spec: dict[str, Any]) -> None:
+        body = {
+            "apiVersion": "autoscaling.harmony.dev/v1alpha1",
+            "kind": "PoolAutoscaler",
+            # kopf's JSON patches test the resourceVersion they saw; kmock keeps it as given.
+            "metadata": {"name": name, "namespace": NAMESPACE, "generation": 1,
+                         "resourceVersion": "1"},
+            "spec": spec,
+        }
+        path = f"/apis/autoscaling.harmony.dev/v1alpha1/namespaces/{NAMESPACE}/poolautoscalers"
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            response = await client.post(path, json=body)
+            assert response.status_code < 300, response.text
+
+
+async def _mirror_replicas(mock: Any) -> None:
+    """What the Deployment controller would do: report every desired replica as present."""
+    while True:
+        for (resource, namespace, name), obj in list(mock.objects.items()):
+            if str(resource).startswith("apps/v1") or "deployments" in str(resource):
+                raw = obj.raw
+                desired = raw.get("spec", {}).get("replicas")
+                if raw.get("status", {}).get("replicas") != desired:
+                    mock.objects[DEPLOYMENTS, namespace, name] = {**raw, "status": {"replicas": desired}}
+        await asyncio.sleep(0.2)
+
+
+@pytest_asyncio.fixture
+async def kube(tmp_path: Path) -> AsyncIterator[Kube]:
+    async with kmock.KubernetesEmulator() as mock, kmock.Server(mock) as server:
+        mock.resources[CRD] = kmock.ResourceInfo(
+            kind="PoolAutoscaler", namespaced=True, subresources={"status"},
+            shortnames={"pas"}, verbs={"get", "list", "watch", "patch"},
+        )
+        mock.resources[DEPLOYMENTS] = kmock.ResourceInfo(
+            kind="Deployment", namespaced=True, subresources={"scale", "status"},
+            verbs={"get", "list", "watch", "patch"},
+        )
+        mock.resources["coordination.k8s.io/v1/leases"] = kmock.ResourceInfo(
+            kind="Lease", namespaced=True, verbs={"get", "create", "patch"}
+        )
+        mock.resources["v1/events"] = kmock.ResourceInfo(
+            kind="Event", namespaced=True, verbs={"create"}
+        )
+        mock.resources["v1/nodes"] = kmock.ResourceInfo(
+            kind="Node", namespaced=False, verbs={"get", "list"}
+        )
+        # kopf discovers resources and watches CRDs and namespaces for changes.
+        mock.resources["apiextensions.k8s.io/v1/customresourcedefinitions"] = kmock.ResourceInfo(
+            kind="CustomResourceDefinition", namespaced=False, verbs={"list", "watch"}
+        )
+        mock.resources["v1/namespaces"] = kmock.ResourceInfo(
+            kind="Namespace", namespaced=False, verbs={"list", "watch"}
+        )
+        url = str(server.url).rstrip("/")
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "kmock", "cluster": {"server": url}}],
+            "users": [{"name": "tester", "user": {"token": "kmock"}}],
+            "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "tester"}}],
+            "current-context": "kmock",
+        }))
+        mirror = asyncio.create_task(_mirror_replicas(mock))
+        try:
+            yield Kube(mock=mock, url=url, kubeconfig=kubeconfig)
+        finally:
+            mirror.cancel()
+
+
+@dataclass
+class DemandPrometheus:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
+
+
+@pytest.fixture
+def demand_prometheus(tmp_path: Path) -> Iterator[DemandPrometheus]:
+    binary, promtool = shutil.which("prometheus"), shutil.which("promtool")
+    if binary is None or promtool is None:
+        service_unavailable("prometheus", "install Debian's `prometheus` package")
+    assert binary is not None and promtool is not None
+    step = E2E_STEP.total_seconds()
+    first = (time.time() // step) * step - 30 * 60
+    rows = int(40 * 60 / step)
+    wave = square_wave(dt.datetime.fromtimestamp(first, tz=dt.UTC), rows, E2E_STEP)
+    lines = ["# TYPE harmony_e2e_demand gauge"]
+    for stamp, value in zip(wave.timestamps(), wave.values[:, 0], strict=True):
+        lines.append(f"harmony_e2e_demand{{pool=\"p1\"}} {float(value)!r} {stamp:.0f}")
+    lines.append("# EOF")
+    (tmp_path / "demand.om").write_text("\n".join(lines) + "\n")
+    tsdb = tmp_path / "tsdb"
+    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics",
+                    str(tmp_path / "demand.om"), str(tsdb)], check=True, capture_output=True,
+                   timeout=120)
+    (tmp_path / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
+    port = free_port()
+    log = (tmp_path / "prometheus.log").open("wb")
+    process = subprocess.Popen(
+        [binary, f"--config.file={tmp_path / 'prometheus.yml'}",
+         f"--storage.tsdb.path={tsdb}", "--storage.tsdb.retention.time=100y",
+         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/-/ready", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"prometheus did not start: {(tmp_path / 'prometheus.log').read_text()}")
+    server = DemandPrometheus(url=url, process=process)
+    yield server
+    if process.poll() is None:
+        server.stop()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_artifact() -> bytes:
+    """A real forecaster (a few thousand parameters) trained on the square wave (~10 s)."""
+    import torch
+
+    from forecaster import ForecasterConfig, train_forecaster
+
+    torch.set_num_threads(1)
+    wave = square_wave(dt.datetime(2026, 1, 1, tzinfo=dt.UTC), 1500, E2E_STEP)
+    config = ForecasterConfig(
+        context_length=PERIOD, horizon=4, d_model=16, num_heads=2, feedforward=32,
+        context_features=16, flow_layers=1, flow_hidden=16, max_epochs=15, patience=3,
+        windows_per_epoch=1024, num_threads=1, accelerator="cpu", calendar=False,
+        max_train_seconds=60,
+    )
+    model = train_forecaster(wave.values, wave.timestamps(), [1], config, names=["demand"])
+    return model.to_bytes()
+
+
+@pytest.fixture
+def operator_db(postgres: PostgresServer, _migrated_postgres_template: str) -> Iterator[str]:
+    name = postgres.create(template=_migrated_postgres_template)
+    yield postgres.url_for(name)
+    postgres.drop(name)
+
+
+def store_model(database_url: str, pool_name: str, artifact: bytes) -> None:
+    """Put the model in the state store as the operator's trainer would have."""
+    from controller.state.db import create_engine_for, make_session_factory
+    from controller.state.models import ModelVersion, Pool
+
+    engine = create_engine_for(database_url)
+    now = dt.datetime.now(dt.UTC)
+    with make_session_factory(engine).begin() as session:
+        pool = Pool(namespace=NAMESPACE, name=pool_name, created_at=now, updated_at=now,
+                    spec={}, status={})
+        session.add(pool)
+        session.flush()
+        session.add(ModelVersion(
+            pool_id=pool.id, name=f"{pool_name}-tiny", kind="harmony-flow", created_at=now,
+            artifact=artifact, artifact_sha256=hashlib.sha256(artifact).hexdigest(),
+        ))
+    engine.dispose()
+
+
+@dataclass
+class OperatorProcess:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    health_port: int
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=20)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def start_operator(
+    kube: Kube, tmp_path: Path
+) -> Iterator[Callable[..., OperatorProcess]]:
+    started: list[OperatorProcess] = []
+
+    def start(database_url: str, *extra: str, prometheus_url: str = "") -> OperatorProcess:
+        number = len(started)
+        log_path = tmp_path / f"operator-{number}.log"
+        port = free_port()
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(kube.kubeconfig),
+            "HARMONY_DATABASE_URL": database_url,
+            "HARMONY_PROMETHEUS_URL": prometheus_url,
+            "HARMONY_LOG_LEVEL": os.environ.get("HARMONY_TEST_OPERATOR_LOG_LEVEL", "INFO"),
+        }
+        env.pop("KUBERNETES_SERVICE_HOST", None)
+        command = [
+            sys.executable, "-m", "controller.cli.main", "operator",
+            "--tick", "0.5", "--lease-seconds", "4", "--renew-seconds", "1",
+            "--health-port", str(port), "--no-train", "--samples", "100",
+            "--identity", f"operator-{number}", *extra,
+        ]
+        process = subprocess.Popen(command, env=env, cwd=REPO, stdout=log_path.open("wb"),
+                                   stderr=subprocess.STDOUT)
+        handle = OperatorProcess(process=process, log_path=log_path, health_port=port)
+        started.append(handle)
+        return handle
+
+    yield start
+    for handle in started:
+        handle.kill()
