@@ -75,3 +75,10 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
         )
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app over `get_settings()`: what each `harmony api --workers N` process builds."""
+    from controller.settings import get_settings
+
+    return create_app(get_settings())
