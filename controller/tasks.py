@@ -101,9 +101,11 @@ def run_cases(
     redis_url: str | None = None,
     on_done: CaseDone | None = None,
     timeout_seconds: float = 3600.0,
+    queue: str | None = None,
 ) -> list[CaseResult]:
     """Results of `cases` in their order: as Celery tasks when a Redis URL is configured
-    (`redis_url`, else `Settings.redis_url`), in this process otherwise."""
+    (`redis_url`, else `Settings.redis_url`; "" forces in-process), in this process
+    otherwise. `queue` routes the tasks to workers started with `-Q queue`."""
     url = redis_url if redis_url is not None else get_settings().redis_url
     if not url:
         results = []
@@ -113,11 +115,15 @@ def run_cases(
                 on_done(case, result)
             results.append(result)
         return results
-    return _run_on_workers(cases, url, on_done, timeout_seconds)
+    return _run_on_workers(cases, url, on_done, timeout_seconds, queue)
 
 
 def _run_on_workers(
-    cases: Sequence[Case], url: str, on_done: CaseDone | None, timeout_seconds: float
+    cases: Sequence[Case],
+    url: str,
+    on_done: CaseDone | None,
+    timeout_seconds: float,
+    queue: str | None,
 ) -> list[CaseResult]:
     client = redis.Redis.from_url(url, socket_connect_timeout=5)
     keys: dict[int, str] = {}
@@ -136,7 +142,9 @@ def _run_on_workers(
         client.close()
     sender = make_celery(url)
     pending = {
-        index: sender.send_task(RUN_CASE, args=(keys[id(case.scenario)], case.policy, case.knob))
+        index: sender.send_task(
+            RUN_CASE, args=(keys[id(case.scenario)], case.policy, case.knob), queue=queue
+        )
         for index, case in enumerate(cases)
     }
     results: dict[int, CaseResult] = {}

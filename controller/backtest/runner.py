@@ -191,7 +191,8 @@ def build_scenario(
     if FORECASTING_POLICIES.intersection(config.policies):
         if config.model_path is not None:
             try:
-                forecaster = Forecaster.load(config.model_path)
+                folder = config.model_path
+                forecaster = Forecaster.load(folder.parent if folder.is_file() else folder)
             except (OSError, ValueError) as error:
                 raise HarmonyError(f"--model {config.model_path}: cannot load ({error})") from None
             check_model(forecaster, scaled, delay_steps)

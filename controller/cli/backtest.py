@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from controller.backtest.summary import Summary
 
 console = Console(highlight=False)
+if not console.is_terminal:
+    # Piped or captured output has no width to fit: keep the table's rows unwrapped.
+    console = Console(highlight=False, width=200)
 status = Console(stderr=True, highlight=False)
 
 
@@ -165,10 +168,10 @@ def backtest(
     recorder.finish(run_id, outcome.results, outcome.summary, str(folder))
     console.print(_table(outcome.summary, trace, series))
     for note in outcome.summary.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {note}", soft_wrap=True)
     if outcome.summary.harmony_vs_best_baseline is not None or sweep:
-        console.print(outcome.summary.headline())
-    console.print(f"report: {page}")
+        console.print(outcome.summary.headline(), soft_wrap=True)
+    console.print(f"report: {page}", soft_wrap=True, markup=False)
 
 
 def _table(summary: Summary, trace: str, series: Series) -> Table:

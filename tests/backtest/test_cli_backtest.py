@@ -1,0 +1,109 @@
+"""`harmony backtest` end to end on a real trace, with a tiny saved model (seconds, not minutes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from controller.cli.main import main
+from controller.settings import get_settings
+from controller.state import BacktestResult, BacktestRun, RunStatus, make_session_factory, migrate
+from controller.state.db import create_engine_for
+from controller.traces import TraceOptions, load_trace
+from forecaster.training import train_forecaster
+from tests.backtest.test_no_lookahead import TINY
+
+
+@pytest.fixture
+def state_store() -> str:
+    url = get_settings().database_url
+    engine = create_engine_for(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="module")
+def tiny_model(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    series = load_trace("fisher:container1", TraceOptions())
+    rows = len(series) // 2
+    model = train_forecaster(
+        series.values[:rows],
+        series.timestamps()[:rows],
+        series.levels,
+        TINY.replace(horizon=2),
+        names=series.names,
+    )
+    return model.save(tmp_path_factory.mktemp("model"))
+
+
+def test_backtest_sweep_prints_table_writes_report_and_records_the_run(
+    tiny_model: Path, state_store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "report"
+    code = main(
+        [
+            "backtest",
+            "fisher:container1",
+            "--model",
+            str(tiny_model),
+            "--policy",
+            "harmony,static,oracle",
+            "--sweep",
+            "--samples",
+            "40",
+            "--peak-replicas",
+            "20",
+            "--report",
+            str(report),
+            "--train-fraction",
+            "0.8",
+        ]
+    )
+    captured = capsys.readouterr()
+    out = captured.out
+    assert code == 0, captured.err
+    assert "harmony" in out and "oracle" in out
+    headline = [line for line in out.splitlines() if line.startswith("sla=0.01 ")]
+    assert len(headline) == 1 and "harmony_vs_best_baseline=" in headline[0]
+    assert f"report: {report / 'report.html'}" in out
+    document = json.loads((report / "report.json").read_text())
+    assert len(document["cases"]) == 6 + 7 + 1
+    assert document["pool"]["provisioning_delay_steps"] == 1
+    assert set(document["series"]["capacity"]) == {"harmony", "static", "oracle"}
+    assert document["series"]["harmony_forecast"]["lead_steps"] == 1
+    assert len(document["series"]["demand"]) == document["decided_steps"]
+    page = (report / "report.html").read_text()
+    assert (
+        "Plotly.newPlot" in page and "SLA curves" in page and "usable capacity per policy" in page
+    )
+    sessions = make_session_factory(create_engine_for(state_store))
+    with sessions() as session:
+        run = session.scalars(select(BacktestRun)).one()
+        assert run.status is RunStatus.succeeded
+        assert run.trace == "fisher:container1"
+        assert run.report_path == str(report)
+        assert run.summary["headline"] == headline[0]
+        results = session.scalars(select(BacktestResult)).all()
+        assert len(results) == 14
+        assert {result.policy for result in results} == {"harmony", "static", "oracle"}
+
+
+def test_unknown_policy_is_bad_usage(state_store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["backtest", "fisher:container1", "--policy", "harmony,magic"])
+    error = capsys.readouterr().err.strip()
+    assert code == 2
+    assert "--policy: unknown magic" in error
+    assert len(error.splitlines()) == 1
+
+
+def test_an_unmigrated_state_store_is_refused_before_any_work(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["backtest", "fisher:container1", "--policy", "hpa"])
+    error = capsys.readouterr().err
+    assert code == 1
+    assert "harmony db upgrade" in error
