@@ -189,15 +189,17 @@ def _table(document: dict[str, Any]) -> str:
     rows = []
     for name, item in summary["policies"].items():
         point = item["at_sla"]
+        status = "meets the SLA"
         if point is None:
-            cells = f"<td colspan={len(COLUMNS) + 1}>no knob value met the SLA</td>"
-        else:
-            cells = f"<td>{item['knob_name']}={point['knob_value']}</td>" + "".join(
-                f"<td>{fmt.format(point[key])}</td>" for key, _, fmt in COLUMNS
-            )
-        rows.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
+            shown = item["shown_knob_value"]
+            point = next(p for p in item["curve"] if p["knob_value"] == shown)
+            status = "misses the SLA at every knob value run (lowest shortfall shown)"
+        cells = f"<td>{item['knob_name']}={point['knob_value']}</td>" + "".join(
+            f"<td>{fmt.format(point[key])}</td>" for key, _, fmt in COLUMNS
+        )
+        rows.append(f"<tr><td>{html.escape(name)}</td>{cells}<td>{status}</td></tr>")
     return (
-        f"<table><tr><th>policy</th><th>knob</th>{header}</tr>{''.join(rows)}</table>"
+        f"<table><tr><th>policy</th><th>knob</th>{header}<th></th></tr>{''.join(rows)}</table>"
         f"<p>{html.escape(summary['headline'])}; best baseline: {summary['best_baseline']}; "
         f"rule: {html.escape(summary['rule'])}</p>"
     )
