@@ -1,0 +1,145 @@
+"""B3: GPU-hours at a fixed SLA, Harmony against the baselines and the oracle.
+
+    nice -n 10 .venv/bin/python -m bench.backtest [--samples 200] [--fisher 10] [--no-drift]
+
+Traces (from ../shared/data):
+  (a) gentd26:requests: GPU-seconds of demand per 5-minute step from GenTD26's request
+      trace, scaled so that its peak needs 32 replicas (8-GPU nodes);
+  (b) fisher:container1..10: each container's `load` (all 11 indicators feed the
+      forecaster), at its own 10-minute step, scaled so that its peak needs 20 replicas.
+Every trace: the forecaster trains on the first 50% of rows, the rest is decided; the
+provisioning delay is 10 minutes (2 steps on (a), 1 on (b)); target utilisation 1.0; every
+policy's knob is swept (decision.policies.default_sweep); each policy's figure is its best
+feasible knob (fewest replica-hours among runs with shortfall rate <= 1%). The final line
+gives medians over the traces of Harmony's replica-hours over the best baseline's and over
+the oracle's, and of Harmony's realised shortfall rate.
+
+Drift: gentd26:requests with the demand multiplied by 1.5 from the trace's midpoint on
+(a level shift at row T/2); the forecaster trains on the first half (before the shift),
+Harmony decides the second half at ε = 0.01 and the line reports its shortfall rate there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import sys
+import time
+
+from controller.backtest.runner import BacktestConfig, BacktestOutcome, run_backtest
+from controller.series import Series
+from controller.traces import TraceOptions, load_trace
+
+SLA = 0.01
+SEED = 0
+DELAY = dt.timedelta(minutes=10)
+
+
+def level_shift(series: Series, factor: float) -> Series:
+    """The series with its demand multiplied by `factor` from row T/2 on."""
+    values = series.values.copy()
+    half = len(series) // 2
+    values[half:, series.demand_index] *= factor
+    return series.with_values(values, note=f"demand x{factor:g} from row {half} on (drift case)")
+
+
+def run(series: Series, peak_replicas: int, samples: int, sweep: bool = True) -> BacktestOutcome:
+    config = BacktestConfig(
+        peak_replicas=peak_replicas,
+        provisioning_delay=DELAY,
+        sla=SLA,
+        train_fraction=0.5,
+        sweep=sweep,
+        num_samples=samples,
+        seed=SEED,
+        policies=("harmony", "static", "hpa", "reactive", "headroom", "oracle")
+        if sweep
+        else ("harmony",),
+        redis_url="",
+    )
+    return run_backtest(series, config)
+
+
+def describe(name: str, outcome: BacktestOutcome, seconds: float) -> None:
+    summary = outcome.summary
+    parts = []
+    for policy, item in summary.policies.items():
+        if item.at_sla is None:
+            parts.append(f"{policy}=miss")
+        else:
+            metrics = item.at_sla.metrics
+            parts.append(
+                f"{policy}={metrics.replica_hours:.0f}h@{metrics.shortfall_rate:.4f}"
+                f"(knob {item.at_sla.knob_value:g})"
+            )
+    print(f"trace {name}: {' '.join(parts)}", flush=True)
+    print(
+        f"  {summary.headline()} best_baseline={summary.best_baseline} "
+        f"harmony_shortfall={summary.harmony_shortfall} seconds={seconds:.0f}",
+        flush=True,
+    )
+    if outcome.forecaster is not None:
+        meta = outcome.forecaster.metadata
+        print(
+            f"  forecaster: {meta.get('epochs')} epochs in {meta.get('train_seconds')} s, "
+            f"val_nll={meta.get('val_nll')}",
+            flush=True,
+        )
+
+
+def median_or_nan(values: list[float | None]) -> float:
+    present = [value for value in values if value is not None]
+    return statistics.median(present) if present else float("nan")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.backtest", description=__doc__)
+    parser.add_argument("--samples", type=int, default=200, help="forecast samples per step")
+    parser.add_argument("--fisher", type=int, default=10, help="how many fisher containers")
+    parser.add_argument("--no-gentd26", action="store_true")
+    parser.add_argument("--no-drift", action="store_true")
+    args = parser.parse_args(argv)
+    print(
+        f"B3 backtest: sla={SLA} delay={DELAY} train_fraction=0.5 samples={args.samples} "
+        f"seed={SEED} data=../shared/data command={' '.join(sys.argv)}",
+        flush=True,
+    )
+    traces: list[tuple[str, TraceOptions, int]] = []
+    if not args.no_gentd26:
+        traces.append(("gentd26:requests", TraceOptions(step=dt.timedelta(minutes=5)), 32))
+    traces += [
+        (f"fisher:container{number}", TraceOptions(), 20) for number in range(1, args.fisher + 1)
+    ]
+    vs_best: list[float | None] = []
+    vs_oracle: list[float | None] = []
+    shortfalls: list[float | None] = []
+    for name, options, peak in traces:
+        started = time.perf_counter()
+        outcome = run(load_trace(name, options), peak, args.samples)
+        describe(name, outcome, time.perf_counter() - started)
+        vs_best.append(outcome.summary.harmony_vs_best_baseline)
+        vs_oracle.append(outcome.summary.harmony_vs_oracle)
+        shortfalls.append(outcome.summary.harmony_shortfall)
+    print(
+        f"backtest sla={SLA:g} harmony_vs_best_baseline={median_or_nan(vs_best):.2f} "
+        f"harmony_vs_oracle={median_or_nan(vs_oracle):.2f} "
+        f"shortfall={median_or_nan(shortfalls):.3f}",
+        flush=True,
+    )
+    if not args.no_drift:
+        series = level_shift(
+            load_trace("gentd26:requests", TraceOptions(step=dt.timedelta(minutes=5))), 1.5
+        )
+        outcome = run(series, 32, args.samples, sweep=False)
+        harmony = outcome.results[0]
+        print(
+            f"drift: gentd26:requests x1.5 from row {len(series) // 2} of {len(series)}; "
+            f"harmony eps={SLA} replica_hours={harmony.metrics.replica_hours:.0f}",
+            flush=True,
+        )
+        print(f"drift shortfall_second_half={harmony.metrics.shortfall_rate:.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
