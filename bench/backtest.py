@@ -1,6 +1,7 @@
 """B3: GPU-hours at a fixed SLA, Harmony against the baselines and the oracle.
 
     nice -n 10 .venv/bin/python -m bench.backtest [--samples 200] [--fisher 10] [--no-drift]
+    nice -n 10 .venv/bin/python -m bench.backtest --speed   # B4: 30 days at 1-minute steps
 
 Traces (from ../shared/data):
   (a) gentd26:requests: GPU-seconds of demand per 5-minute step from GenTD26's request
@@ -9,10 +10,15 @@ Traces (from ../shared/data):
       forecaster), at its own 10-minute step, scaled so that its peak needs 20 replicas.
 Every trace: the forecaster trains on the first 50% of rows, the rest is decided; the
 provisioning delay is 10 minutes (2 steps on (a), 1 on (b)); target utilisation 1.0; every
-policy's knob is swept (decision.policies.default_sweep); each policy's figure is its best
+policy's knob is swept (decision.policies.default_sweep plus the midpoints of neighbouring
+values); each policy's figure is its best
 feasible knob (fewest replica-hours among runs with shortfall rate <= 1%). The final line
 gives medians over the traces of Harmony's replica-hours over the best baseline's and over
 the oracle's, and of Harmony's realised shortfall rate.
+
+Speed (--speed, B4): gentd26:requests at its 1-minute step, followed by its own first days
+again to make 30 days (43,200 decided steps) after 2,000 rows of history; the forecaster
+(trained on those 2,000 rows, not timed) samples every origin, then each policy replays.
 
 Drift: gentd26:requests with the demand multiplied by 1.5 from the trace's midpoint on
 (a level shift at row T/2); the forecaster trains on the first half (before the shift),
@@ -23,13 +29,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import statistics
 import sys
 import time
 
+import numpy as np
+
 from controller.backtest.runner import BacktestConfig, BacktestOutcome, run_backtest
 from controller.series import Series
 from controller.traces import TraceOptions, load_trace
+from decision.policies import POLICY_NAMES, default_sweep
 
 SLA = 0.01
 SEED = 0
@@ -42,6 +52,13 @@ def level_shift(series: Series, factor: float) -> Series:
     half = len(series) // 2
     values[half:, series.demand_index] *= factor
     return series.with_values(values, note=f"demand x{factor:g} from row {half} on (drift case)")
+
+
+def refined(knobs: tuple[float, ...]) -> tuple[float, ...]:
+    """The policy's own sweep with the midpoint of each neighbouring pair added, so that
+    the figure at the SLA depends less on where the sweep's points happen to fall."""
+    middles = [(low + high) / 2 for low, high in itertools.pairwise(knobs)]
+    return tuple(sorted({*knobs, *(round(value, 6) for value in middles)}))
 
 
 def run(series: Series, peak_replicas: int, samples: int, sweep: bool = True) -> BacktestOutcome:
@@ -57,6 +74,7 @@ def run(series: Series, peak_replicas: int, samples: int, sweep: bool = True) ->
         if sweep
         else ("harmony",),
         redis_url="",
+        sweeps={name: refined(default_sweep(name)) for name in POLICY_NAMES},
     )
     return run_backtest(series, config)
 
@@ -93,13 +111,75 @@ def median_or_nan(values: list[float | None]) -> float:
     return statistics.median(present) if present else float("nan")
 
 
+def speed(samples: int) -> None:
+    """B4's backtest line: forecasting and replay times of 30 days at 1-minute steps."""
+    from controller.backtest.forecasts import forecast_origins, train_on_history
+    from controller.backtest.replay import run_case
+    from controller.backtest.runner import delay_in_steps, pool_spec, scale_to_pool
+    from controller.backtest.scenario import Scenario
+    from forecaster.config import ForecasterConfig
+
+    history, decided = 2000, 30 * 24 * 60
+    trace = load_trace("gentd26:requests", TraceOptions())
+    repeats = -(-(history + decided) // len(trace))
+    series = trace.with_values(
+        np.concatenate([trace.values] * repeats)[: history + decided],
+        note="the trace repeated to make 30 days",
+    )
+    config = BacktestConfig(peak_replicas=32, provisioning_delay=DELAY, num_samples=samples)
+    series, _ = scale_to_pool(series, 1.0, 32)
+    delay_steps, _ = delay_in_steps(DELAY, series.step)
+    model = train_on_history(
+        series, history, ForecasterConfig(horizon=delay_steps + 1, max_train_seconds=30)
+    )
+    started = time.perf_counter()
+    draws = forecast_origins(
+        model,
+        series.values,
+        series.timestamps(),
+        history,
+        series.demand_index,
+        num_samples=samples,
+        seed=SEED,
+    )
+    forecast_seconds = time.perf_counter() - started
+    scenario = Scenario(
+        name=series.name,
+        demand=series.values[:, series.demand_index],
+        start=series.start,
+        step=series.step,
+        decide_from=history,
+        spec=pool_spec(config, series, delay_steps),
+        samples=draws,
+    )
+    replay_seconds: dict[str, float] = {}
+    for policy in ("harmony", "static", "hpa", "reactive", "headroom", "oracle"):
+        started = time.perf_counter()
+        run_case(scenario, policy, SLA if policy == "harmony" else None)
+        replay_seconds[policy] = time.perf_counter() - started
+    parts = " ".join(f"{name}={seconds:.1f}" for name, seconds in replay_seconds.items())
+    print(f"  replay seconds per policy: {parts}", flush=True)
+    print(
+        f"backtest_speed days=30 step=60s samples={samples} steps={decided} "
+        f"forecast_s={forecast_seconds:.1f} harmony_replay_s={replay_seconds['harmony']:.1f} "
+        f"harmony_total_s={forecast_seconds + replay_seconds['harmony']:.1f} "
+        f"all_policies_total_s={forecast_seconds + sum(replay_seconds.values()):.1f}",
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.backtest", description=__doc__)
     parser.add_argument("--samples", type=int, default=200, help="forecast samples per step")
     parser.add_argument("--fisher", type=int, default=10, help="how many fisher containers")
     parser.add_argument("--no-gentd26", action="store_true")
     parser.add_argument("--no-drift", action="store_true")
+    parser.add_argument("--speed", action="store_true", help="only B4's 30-day backtest timing")
     args = parser.parse_args(argv)
+    if args.speed:
+        print(f"B4 backtest speed: seed={SEED} data=../shared/data command={' '.join(sys.argv)}")
+        speed(args.samples)
+        return
     print(
         f"B3 backtest: sla={SLA} delay={DELAY} train_fraction=0.5 samples={args.samples} "
         f"seed={SEED} data=../shared/data command={' '.join(sys.argv)}",

@@ -76,6 +76,8 @@ class BacktestConfig:
     model_path: Path | None = None
     observation_window: int = 288
     redis_url: str | None = None
+    # Knob values per policy for --sweep, replacing decision.policies.default_sweep's.
+    sweeps: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.policies if name not in POLICY_NAMES]
@@ -236,7 +238,7 @@ def plan_knobs(policy: str, config: BacktestConfig) -> list[float | None]:
     """Knob values a policy runs at: its sweep with --sweep, else its default (Harmony: ε = SLA)."""
     if not config.sweep:
         return [config.sla] if policy == "harmony" else [None]
-    knobs: list[float | None] = list(default_sweep(policy))
+    knobs: list[float | None] = list(config.sweeps.get(policy) or default_sweep(policy))
     if policy == "harmony" and config.sla not in knobs:
         knobs.append(config.sla)
     return knobs
