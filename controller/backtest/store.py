@@ -63,9 +63,8 @@ class RunRecorder:
                         details={
                             "steps": metrics.steps,
                             "shortfall_steps": metrics.shortfall_steps,
-                            "chosen_at_sla": at_sla.get(case.policy) == case.knob_value
-                            and case.policy in at_sla
-                            and at_sla[case.policy] is not None,
+                            "chosen_at_sla": at_sla.get(case.policy) is not None
+                            and at_sla[case.policy] == case.knob_value,
                         },
                     )
                 )

@@ -142,7 +142,8 @@ def demo(
     runtime = PoolRuntime.create(config, document)
     demand = series.demand()
     short = 0
-    table = Table("time (replayed)", "demand", "usable", "in flight", "wanted", "policy", "reason")
+    headers = ("time (replayed)", "demand", "usable", "in flight", "wanted", "policy", "reason")
+    table = Table(*headers)
     with Live(table, console=console, refresh_per_second=4, transient=False) as live:
         for cycle in range(cycles):
             (outcome,) = run_cycle([runtime], deps)
@@ -159,7 +160,7 @@ def demo(
                 (outcome.reason or "")[:70],
             )
             if len(table.rows) > 15:
-                table = Table(*[column.header for column in table.columns])
+                table = Table(*headers)
                 live.update(table)
             clock.advance(config.interval)
             if speed > 0:
