@@ -66,7 +66,9 @@ class SampleSummaries:
         seed: int | None = None,
     ) -> FloatArray:
         """`[B, H, N]` mean of the predictive distribution (Monte-Carlo)."""
-        return self.sample(context, context_end_timestamps, num_samples, seed).mean(axis=1)
+        samples = self.sample(context, context_end_timestamps, num_samples, seed)
+        result: FloatArray = samples.mean(axis=1)
+        return result
 
 
 def check_context(

@@ -24,7 +24,7 @@ class ForecasterConfig:
     num_heads: int = 4
     feedforward: int = 128
     layers_per_level: int = 1
-    dropout: float = 0.1
+    dropout: float = 0.0
     context_features: int = 64
     # Head: "flow" is the conditional normalizing flow, "gaussian" its ablation.
     head: HeadKind = "flow"
@@ -40,13 +40,16 @@ class ForecasterConfig:
     calendar_level: int = 1
     # Training.
     validation_fraction: float = 0.125
-    batch_size: int = 64
-    learning_rate: float = 2e-3
+    batch_size: int = 128
+    learning_rate: float = 3e-3
     weight_decay: float = 1e-4
-    max_epochs: int = 40
-    patience: int = 5
+    max_epochs: int = 60
+    patience: int = 6
+    # Early stopping watches validation CRPS (from `validation_samples` draws) or NLL.
+    early_stopping: Literal["crps", "nll"] = "crps"
+    validation_samples: int = 32
     max_train_seconds: float | None = 85.0
-    windows_per_epoch: int | None = 4096
+    windows_per_epoch: int | None = 2048
     seed: int = 0
     # Intra-op threads while training; small batches run fastest on one (spin-waiting
     # threads on a shared machine cost more than they give). None leaves torch's setting.
@@ -63,6 +66,7 @@ class ForecasterConfig:
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.max_epochs >= 1, "max_epochs must be >= 1"),
             (self.flow_layers >= 1, "flow_layers must be >= 1"),
+            (self.early_stopping in ("crps", "nll"), "early_stopping must be 'crps' or 'nll'"),
         ]
         for ok, message in checks:
             if not ok:

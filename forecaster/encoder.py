@@ -28,6 +28,7 @@ class NormalisedContext:
     missing: Tensor  # [B, L, N] 1.0 where the input was a gap
     mean: Tensor  # [B, N] mean of the observed values
     std: Tensor  # [B, N] sqrt(variance + floor)
+    last: Tensor  # [B, N] last observed value (the window mean if none)
 
 
 def normalise_context(context: Tensor, variance_floor: float) -> NormalisedContext:
@@ -54,7 +55,10 @@ def normalise_context(context: Tensor, variance_floor: float) -> NormalisedConte
     std = torch.sqrt(variance + variance_floor)
     normalised = (filled - mean.unsqueeze(1)) / std.unsqueeze(1)
     normalised = torch.where(count.unsqueeze(1) > 0, normalised, torch.zeros_like(normalised))
-    return NormalisedContext(values=normalised, missing=1.0 - weights, mean=mean, std=std)
+    last = torch.where(count > 0, filled[:, -1], mean)
+    return NormalisedContext(
+        values=normalised, missing=1.0 - weights, mean=mean, std=std, last=last
+    )
 
 
 def stage_masks(token_levels: list[int]) -> tuple[list[int], Tensor]:
@@ -145,7 +149,8 @@ class HierarchicalEncoder(nn.Module):
             calendar_tokens = self.calendar_embedding(calendar.transpose(1, 2))  # [B, 4, d]
             tokens = torch.cat([tokens, calendar_tokens], dim=1)
         level_codes = self.level_embedding(self.get_buffer("level_index"))
-        return tokens + self.token_identity + level_codes
+        result: Tensor = tokens + self.token_identity + level_codes
+        return result
 
     def forward(self, window: NormalisedContext, calendar: Tensor) -> Tensor:
         tokens = self.embed(window, calendar)
@@ -153,8 +158,9 @@ class HierarchicalEncoder(nn.Module):
         active = self.get_buffer("stage_active")
         for stage, layers in enumerate(self.layers):
             updated = tokens
-            for layer in layers:
+            for layer in layers:  # type: ignore[attr-defined]
                 updated = layer(updated, src_mask=masks[stage])
             keep = active[stage].view(1, -1, 1)
             tokens = torch.where(keep, updated, tokens)
-        return self.norm(tokens)
+        result: Tensor = self.norm(tokens)
+        return result

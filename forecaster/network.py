@@ -40,7 +40,7 @@ class Prediction:
 
     loc: Tensor  # [B, H, N] in window-normalised units
     scale: Tensor  # [B, H, N]
-    window_mean: Tensor  # [B, N]
+    window_centre: Tensor  # [B, N] mean of the window's observed values
     window_std: Tensor  # [B, N]
     flow_context: Tensor  # [B, C]
 
@@ -64,7 +64,7 @@ def build_flow(config: ForecasterConfig, features: int) -> Transform:
         )
 
     def coupling_net(in_features: int, out_features: int) -> nn.Module:
-        return ResidualNet(
+        net: nn.Module = ResidualNet(
             in_features,
             out_features,
             hidden_features=config.flow_hidden,
@@ -72,6 +72,7 @@ def build_flow(config: ForecasterConfig, features: int) -> Transform:
             num_blocks=1,
             activation=functional.gelu,
         )
+        return net
 
     transforms: list[Transform] = []
     for layer in range(config.flow_layers):
@@ -98,6 +99,12 @@ class ForecastNetwork(nn.Module):
         self.horizon = config.horizon
         self.encoder = HierarchicalEncoder(config, levels)
         self.projection = nn.Linear(config.d_model, 2 * config.horizon)
+        # A direct linear map of each indicator's normalised window to its loc, one per
+        # indicator (persistent and mean-reverting indicators need opposite ones), starting
+        # as persistence (the last value); the attention path only has to correct it.
+        skip = torch.zeros(len(levels), config.context_length, config.horizon)
+        skip[:, -1, :] = 0.0
+        self.skip_weight = nn.Parameter(skip)
         self.summary = nn.Linear(config.d_model, _CONTEXT_PER_TOKEN)
         self.context_net = nn.Sequential(
             nn.Linear(self.encoder.num_tokens * _CONTEXT_PER_TOKEN, config.context_features),
@@ -119,21 +126,22 @@ class ForecastNetwork(nn.Module):
         tokens = self.encoder(window, calendar)
         indicator_tokens = tokens[:, : self.num_indicators]
         raw = self.projection(indicator_tokens)  # [B, N, 2H]
-        loc = raw[..., : self.horizon].transpose(1, 2)
+        skip = torch.einsum("bln,nlh->bnh", window.values, self.skip_weight)
+        loc = (raw[..., : self.horizon] + skip).transpose(1, 2)
         scale = functional.softplus(raw[..., self.horizon :]).transpose(1, 2)
         scale = scale + self.config.min_scale
         summary = self.summary(tokens).flatten(start_dim=1)
         return Prediction(
             loc=loc,
             scale=scale,
-            window_mean=window.mean,
+            window_centre=window.mean,
             window_std=window.std,
             flow_context=self.context_net(summary),
         )
 
     def log_prob(self, prediction: Prediction, target: Tensor) -> Tensor:
         """Log-density `[B]` of globally scaled targets `[B, H, N]`."""
-        mean = prediction.window_mean.unsqueeze(1)
+        mean = prediction.window_centre.unsqueeze(1)
         std = prediction.window_std.unsqueeze(1)
         standardised = ((target - mean) / std - prediction.loc) / prediction.scale
         flat = standardised.flatten(start_dim=1)
@@ -166,7 +174,7 @@ class ForecastNetwork(nn.Module):
             standardised, _ = self.flow.inverse(noise, context=context)
         shaped = standardised.view(batch, num_samples, self.horizon, self.num_indicators)
         normalised = prediction.loc.unsqueeze(1) + prediction.scale.unsqueeze(1) * shaped
-        mean = prediction.window_mean.view(batch, 1, 1, -1)
+        mean = prediction.window_centre.view(batch, 1, 1, -1)
         std = prediction.window_std.view(batch, 1, 1, -1)
         return normalised * std + mean
 

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 from forecaster.config import ForecasterConfig
 from forecaster.model import Forecaster
 from forecaster.network import ForecastNetwork
+from forecaster.scoring import crps_torch
 from forecaster.windows import (
     Scaler,
     calendar_features,
@@ -64,7 +65,7 @@ class WindowDataModule(pl.LightningDataModule):
             range(count), replacement=False, num_samples=per_epoch, generator=generator
         )
         return DataLoader(
-            list(self.train_starts),
+            list(self.train_starts),  # type: ignore[arg-type]
             batch_size=self.config.batch_size,
             sampler=sampler,
             collate_fn=self.gather,
@@ -74,7 +75,10 @@ class WindowDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> DataLoader[Batch]:
         starts = list(self.validation_starts)
         return DataLoader(
-            starts, batch_size=256, sampler=SequentialSampler(starts), collate_fn=self.gather
+            starts,  # type: ignore[arg-type]
+            batch_size=256,
+            sampler=SequentialSampler(starts),
+            collate_fn=self.gather,
         )
 
 
@@ -98,7 +102,17 @@ class ForecasterModule(pl.LightningModule):
         return loss
 
     def validation_step(self, batch: Batch, batch_index: int) -> None:
-        self.log("val_nll", self.nll(batch), prog_bar=True, batch_size=batch[0].shape[0])
+        context, calendar, target = batch
+        size = context.shape[0]
+        prediction = self.network(context, calendar)
+        nll = -self.network.log_prob(prediction, target).mean() / self.network.features
+        self.log("val_nll", nll, prog_bar=True, batch_size=size)
+        if self.config.early_stopping == "crps":
+            generator = torch.Generator(device=context.device)
+            generator.manual_seed(self.config.seed + batch_index)
+            draws = self.network.sample(prediction, self.config.validation_samples, generator)
+            score = crps_torch(draws, target).mean()
+            self.log("val_crps", score, prog_bar=True, batch_size=size)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(
@@ -109,9 +123,10 @@ class ForecasterModule(pl.LightningModule):
 
 
 class KeepBestWeights(Callback):
-    """Remembers the weights of the epoch with the lowest validation NLL (in memory)."""
+    """Remembers the weights of the epoch with the best validation score (in memory)."""
 
-    def __init__(self) -> None:
+    def __init__(self, monitor: str) -> None:
+        self.monitor = monitor
         self.best_score = float("inf")
         self.best_epoch = -1
         self.best_state: dict[str, Tensor] | None = None
@@ -120,7 +135,7 @@ class KeepBestWeights(Callback):
     def on_validation_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
             return
-        score = float(trainer.callback_metrics.get("val_nll", torch.tensor(float("inf"))))
+        score = float(trainer.callback_metrics.get(self.monitor, torch.tensor(float("inf"))))
         self.epochs = trainer.current_epoch + 1
         if np.isfinite(score) and score < self.best_score:
             self.best_score = score
@@ -180,9 +195,10 @@ def train_forecaster(
         split.validation_starts,
         config,
     )
-    best = KeepBestWeights()
+    monitor = f"val_{config.early_stopping}"
+    best = KeepBestWeights(monitor)
     all_callbacks: list[Callback] = [
-        EarlyStopping(monitor="val_nll", patience=config.patience, mode="min"),
+        EarlyStopping(monitor=monitor, patience=config.patience, mode="min"),
         best,
         *callbacks,
     ]
@@ -193,7 +209,7 @@ def train_forecaster(
     trainer = pl.Trainer(
         max_epochs=config.max_epochs,
         max_time=(
-            None if config.max_train_seconds is None else {"seconds": config.max_train_seconds}
+            None if config.max_train_seconds is None else {"seconds": int(config.max_train_seconds)}
         ),
         accelerator="gpu" if on_gpu else "cpu",
         devices=1,
@@ -210,6 +226,7 @@ def train_forecaster(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         try:
             trainer.fit(module, datamodule=datamodule)
         finally:
@@ -221,9 +238,10 @@ def train_forecaster(
     network.cpu().eval()
     metadata: dict[str, Any] = {
         "train_seconds": round(train_seconds, 3),
+        "step_seconds": step_seconds,
         "epochs": best.epochs,
         "best_epoch": best.best_epoch,
-        "val_nll": best.best_score,
+        monitor: best.best_score,
         "train_windows": len(split.train_starts),
         "validation_windows": len(split.validation_starts),
         "data_start": float(times[0]),

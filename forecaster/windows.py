@@ -103,7 +103,7 @@ def split_windows(
     target. Windows whose target has a gap are left out (the context may have gaps).
     """
     rows = values.shape[0]
-    train_rows = int(round(rows * (1.0 - validation_fraction)))
+    train_rows = round(rows * (1.0 - validation_fraction))
     window = context_length + horizon
     if train_rows < window + 1 or rows - train_rows < horizon:
         raise ValueError(
