@@ -1,0 +1,61 @@
+"""B4 (forecast part): time of `Forecaster.sample` with S=200 for one pool and 500 pools.
+
+The model has the default architecture (hierarchical encoder + coupling spline flow) for a
+pool with one demand indicator, L=144, H=12; its weights are freshly initialised, since
+the time of a forward pass does not depend on their values. 500 pools are one batched
+call (the operator batches every pool of a cycle into one forward pass).
+
+    python -m bench.speed --forecast
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from forecaster import Forecaster, ForecasterConfig
+from forecaster.windows import Scaler
+
+SAMPLES = 200
+POOLS = 500
+
+
+def main() -> None:
+    # One intra-op thread: on a shared 2-core machine a second one spin-waits more than it
+    # helps (measured: 500 pools 14.6 s with two threads, about 6 s with one).
+    threads = 1
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    config = ForecasterConfig(context_length=144, horizon=12)
+    model = Forecaster(
+        config, [1], Scaler(mean=np.array([100.0]), scale=np.array([20.0])), step_seconds=300.0
+    )
+    rng = np.random.default_rng(0)
+    windows = 100.0 + 20.0 * rng.standard_normal((POOLS, 144, 1))
+    ends = 1_700_000_000.0 + 300.0 * np.arange(POOLS)
+    print(
+        f"B4 forecast speed: S={SAMPLES}, L=144, H=12, 1 indicator, "
+        f"{model.parameter_count} parameters, torch threads={threads}, seed=0; "
+        "command: python -m bench.speed --forecast",
+        flush=True,
+    )
+    model.sample(windows[:1], ends[:1], SAMPLES, seed=0)  # warm-up
+    one_pool = []
+    for repeat in range(30):
+        began = time.perf_counter()
+        model.sample(windows[repeat : repeat + 1], ends[repeat : repeat + 1], SAMPLES, seed=repeat)
+        one_pool.append(time.perf_counter() - began)
+    many = []
+    for repeat in range(3):
+        began = time.perf_counter()
+        model.sample(windows, ends, SAMPLES, seed=repeat)
+        many.append(time.perf_counter() - began)
+    print(f"one pool: median of 30 = {statistics.median(one_pool) * 1000:.1f} ms")
+    print(f"{POOLS} pools batched: median of 3 = {statistics.median(many):.2f} s")
+    print(
+        f"forecast one_pool_ms={statistics.median(one_pool) * 1000:.0f} "
+        f"pools500_s={statistics.median(many):.1f}"
+    )
