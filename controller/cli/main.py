@@ -63,6 +63,7 @@ def _register() -> None:
     )
     __import__("controller.cli.backtest", fromlist=["register"]).register(app)
     __import__("controller.cli.demo", fromlist=["register"]).register(app)
+    __import__("controller.cli.train", fromlist=["register"]).register(app)
     app.command(name="api")(__import__("controller.cli.api", fromlist=["api"]).api)
     app.command(name="worker")(__import__("controller.cli.worker", fromlist=["x"]).worker)
     app.command(name="operator")(__import__("controller.cli.operator", fromlist=["x"]).operator)
