@@ -111,6 +111,10 @@ class ForecastNetwork(nn.Module):
             nn.GELU(),
             nn.Linear(config.context_features, config.context_features),
         )
+        # Per-indicator widening of the predictive spread, fitted on the validation windows
+        # after training (see `training.calibrate_spread`); part of the scale, so the
+        # likelihood and the samples both include it.
+        self.register_buffer("spread", torch.ones(len(levels)))
         self.flow: Transform | None = (
             build_flow(config, self.features) if config.head == "flow" else None
         )
@@ -129,7 +133,7 @@ class ForecastNetwork(nn.Module):
         skip = torch.einsum("bln,nlh->bnh", window.values, self.skip_weight)
         loc = (raw[..., : self.horizon] + skip).transpose(1, 2)
         scale = functional.softplus(raw[..., self.horizon :]).transpose(1, 2)
-        scale = scale + self.config.min_scale
+        scale = (scale + self.config.min_scale) * self.get_buffer("spread")
         summary = self.summary(tokens).flatten(start_dim=1)
         return Prediction(
             loc=loc,
