@@ -122,8 +122,9 @@ class Forecaster(SampleSummaries):
                 prediction = self.network(scaled[part].to(device), calendar[part].to(device))
                 draws = self.network.sample(prediction, num_samples, generator)
                 pieces.append(draws.cpu().numpy().astype(np.float64))
-        samples = np.concatenate(pieces, axis=0) if pieces else np.empty((0,))
-        return self.scaler.inverse(samples.reshape(len(ends), num_samples, self.horizon, -1))
+        shape = (len(ends), num_samples, self.horizon, self.num_indicators)
+        samples = np.concatenate(pieces, axis=0) if pieces else np.empty(shape)
+        return self.scaler.inverse(samples.reshape(shape))
 
     def log_likelihood(
         self, context: npt.ArrayLike, context_end_timestamps: npt.ArrayLike, target: npt.ArrayLike
