@@ -33,6 +33,7 @@ from controller.operator.models import (
     train_pool_model,
 )
 from controller.operator.runtime import OperatorRuntime
+from controller.operator.status import StatusWriter
 from controller.settings import Settings
 from controller.sources.base import Source
 from controller.state.db import create_engine_for, make_session_factory, require_current_schema
@@ -155,6 +156,7 @@ def build_operator_runtime(
         elector=elector,
         metrics=OperatorMetrics(),
         default_prometheus_url=settings.prometheus_url,
+        writer=StatusWriter(api_client, options.identity or "harmony-operator"),
         gather_seconds=options.gather_seconds,
         health_port=options.health_port,
     )

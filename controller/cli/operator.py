@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
+import signal
 from typing import Any
 
 import typer
@@ -36,6 +38,9 @@ def operator(
         8080, min=0, max=65535, help="Port of /metrics, /healthz and /readyz (0: off)."
     ),
     samples: int = typer.Option(200, min=10, help="Forecast sample paths per pool and cycle."),
+    gather: float = typer.Option(
+        0.3, min=0.0, help="Seconds to gather due pools into one batched cycle."
+    ),
     train: bool = typer.Option(True, help="Train pool models from Prometheus history."),
     crash_before_act: bool = typer.Option(
         False, hidden=True, help="Failpoint for tests: exit right after recording an intent."
@@ -47,6 +52,8 @@ def operator(
     from controller.operator.handlers import register_handlers
     from controller.wiring import OperatorOptions, build_operator_runtime
 
+    # `kill -USR1 <pid>` prints every thread's stack: how a stuck cycle is diagnosed.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     settings = get_settings()
     options = OperatorOptions(
         namespace=lease_namespace,
@@ -57,6 +64,7 @@ def operator(
         renew_seconds=renew_seconds,
         health_port=health_port or None,
         num_samples=samples,
+        gather_seconds=gather,
         train_models=train,
     )
     runtime = build_operator_runtime(settings, options)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -20,9 +21,15 @@ from controller.operator import records
 from controller.operator.metrics import health_app
 from controller.operator.permissions import CRD_GROUP, CRD_PLURAL, CRD_VERSION
 from controller.operator.runtime import OperatorRuntime, event_type, merge_conditions
+from controller.operator.status import StatusWriter
 
 log = logging.getLogger(__name__)
 RESOURCE = (CRD_GROUP, CRD_VERSION, CRD_PLURAL)
+
+
+def _writer(runtime: OperatorRuntime) -> StatusWriter:
+    assert runtime.writer is not None, "the composition root gives the runtime a StatusWriter"
+    return runtime.writer
 
 
 def _runtime(memo: Any) -> OperatorRuntime:
@@ -56,10 +63,8 @@ async def cleanup(memo: Any, **_: Any) -> None:
     for closer in runtime.closers:
         if isinstance(closer, asyncio.Task):
             closer.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await closer
-            except asyncio.CancelledError:
-                pass
         elif isinstance(closer, web.AppRunner):
             await closer.cleanup()
 
@@ -109,15 +114,17 @@ async def tick(
             now,
         )
         if changed:
-            patch.status["conditions"] = merged
-            patch.status["observedGeneration"] = body.get("metadata", {}).get("generation")
-            for entry in changed:
-                kopf.event(body, type=event_type(entry), reason=entry["reason"],
-                           message=entry["message"])
+            events = [(event_type(e), e["reason"], e["message"]) for e in changed]
+            fields = {"conditions": merged,
+                      "observedGeneration": body.get("metadata", {}).get("generation")}
+            await asyncio.to_thread(_writer(runtime).write, namespace, name, body, fields, events)
         return
     outcome = await runtime.run_if_due(key)
     if outcome is None or not outcome.ran:
         return
+    log.info("%s: %s replicas, recommended %s (%s)", key, outcome.replicas, outcome.recommended,
+             outcome.policy or "no decision")
+    log.debug("%s: writing status", key)
     conditions = dict(outcome.conditions)
     conditions["Invalid"] = ("False", "SpecValid", "the spec passed every check")
     merged, changed = merge_conditions(previous, conditions, now)
@@ -126,26 +133,27 @@ async def tick(
     fields["mode"] = config.mode if config else None
     fields["observedGeneration"] = body.get("metadata", {}).get("generation")
     fields["conditions"] = merged
+    events: list[tuple[str, str, str]] = []
     action = outcome.action
     if action is not None and action.applied:
         fields["lastScaleTime"] = now.isoformat().replace("+00:00", "Z")
-        kopf.event(body, type="Normal", reason="Scaled", message=action.message)
+        events.append(("Normal", "Scaled", action.message))
     elif outcome.replicas is not None and status.get("replicas") not in (None, outcome.replicas):
-        kopf.event(body, type="Normal", reason="ReplicasChanged",
-                   message=f"the target now has {outcome.replicas} replicas "
-                   f"(was {status.get('replicas')})")
-    for entry in changed:
-        kopf.event(body, type=event_type(entry), reason=entry["reason"], message=entry["message"])
+        events.append(("Normal", "ReplicasChanged",
+                       f"the target now has {outcome.replicas} replicas "
+                       f"(was {status.get('replicas')})"))
+    events += [(event_type(entry), entry["reason"], entry["message"]) for entry in changed]
     clean = {k: v for k, v in fields.items() if v is not None}
-    for field_name, value in clean.items():
-        patch.status[field_name] = value
+    await asyncio.to_thread(_writer(runtime).write, namespace, name, body, clean, events)
 
     def save() -> None:
         with runtime.deps.sessions.begin() as session:
             records.save_status(session, namespace, name, clean)
 
+    log.debug("%s: status written, saving it in the state store", key)
     try:
         await asyncio.to_thread(save)
+        log.debug("%s: status saved", key)
     except Exception as error:  # the CR status is written regardless; the store lags
         log.warning("could not save the status of %s in the state store: %s", key, error)
 

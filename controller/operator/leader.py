@@ -125,7 +125,11 @@ class LeaseElector:
         try:
             while True:
                 was = self.is_leader()
-                now_leading = await asyncio.to_thread(self.step)
+                try:
+                    now_leading = await asyncio.to_thread(self.step)
+                except Exception:  # keep electing: a dead loop would silently stop all acting
+                    log.exception("lease %s/%s: unexpected error", self.namespace, self.name)
+                    now_leading = self.is_leader()
                 if now_leading != was:
                     log.info("%s is now %s", self.identity, "the leader" if now_leading else
                              "a standby")

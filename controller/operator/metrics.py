@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from aiohttp import web
@@ -72,10 +73,8 @@ class OperatorMetrics:
 
     def forget(self, namespace: str, pool: str) -> None:
         for gauge in (self.replicas, self.recommended, self.shortfall):
-            try:
+            with contextlib.suppress(KeyError):
                 gauge.remove(namespace, pool)
-            except KeyError:
-                pass
 
 
 def health_app(

@@ -80,7 +80,7 @@ def train_pool_model(config: PoolConfig, sessions: sessionmaker[Session], clock:
             indicators={"names": [s.indicator.name for s in config.indicators],
                         "levels": [s.indicator.level for s in config.indicators]},
             config=forecaster_config.to_dict(),
-            metrics={"rows": int(len(series)), "issues": [str(i) for i in result.issues][:20]},
+            metrics={"rows": len(series), "issues": [str(i) for i in result.issues][:20]},
             data_start=series.start,
             data_end=end,
             artifact=artifact,

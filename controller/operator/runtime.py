@@ -20,6 +20,7 @@ from controller.operator.cycle_steps import PoolRuntime, condition, slot_start
 from controller.operator.leader import LeaseElector
 from controller.operator.metrics import OperatorMetrics
 from controller.operator.spec import InvalidSpec, PoolConfig, parse_spec
+from controller.operator.status import StatusWriter
 
 log = logging.getLogger(__name__)
 GOOD = {"Ready": "True", "MetricsAvailable": "True", "ModelReady": "True", "Invalid": "False"}
@@ -32,6 +33,7 @@ class OperatorRuntime:
     elector: LeaseElector | None
     metrics: OperatorMetrics
     default_prometheus_url: str | None
+    writer: StatusWriter | None = None
     gather_seconds: float = 0.3
     health_host: str = "0.0.0.0"
     health_port: int | None = None
@@ -83,9 +85,11 @@ class OperatorRuntime:
     async def run_if_due(self, key: str) -> PoolOutcome | None:
         runtime = self.pools.get(key)
         if runtime is None or not self.is_leader():
+            log.debug("%s: not run (%s)", key, "unknown" if runtime is None else "standby")
             return None
         slot = slot_start(self.deps.clock.now(), runtime.config.interval)
         if self._last_slot.get(key) == slot or key in self._pending:
+            log.debug("%s: not due (slot %s, pending %s)", key, slot, key in self._pending)
             return None
         self._last_slot[key] = slot
         future: asyncio.Future[PoolOutcome] = asyncio.get_running_loop().create_future()
@@ -111,6 +115,7 @@ class OperatorRuntime:
                     future.set_result(failed)
             return
         seconds = time.monotonic() - started
+        log.info("cycle of %d pools took %.3f s", len(runtimes), seconds)
         for key, outcome in zip(keys, outcomes, strict=True):
             namespace, name = key.split("/", 1)
             self.metrics.observe(namespace, name, outcome, seconds)
@@ -141,7 +146,7 @@ def merge_conditions(
             changed.append(entry)
         by_type[kind] = entry
     order = ["Ready", "MetricsAvailable", "ModelReady", "Invalid"]
-    merged = sorted(by_type.values(), key=lambda c: (order + [c["type"]]).index(c["type"]))
+    merged = sorted(by_type.values(), key=lambda c: ([*order, c["type"]]).index(c["type"]))
     return merged, changed
 
 

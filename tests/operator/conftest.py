@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import itertools
 import os
 import shutil
 import signal
@@ -85,6 +86,30 @@ class Kube:
             assert response.status_code < 300, response.text
 
 
+class VersionedEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
+    """kmock's emulator plus what a real API server does on every write: a new
+    `resourceVersion` (kopf waits to see its own writes come back with one)."""
+
+    _versions = itertools.count(100)
+
+    async def _handle(self, request: Any) -> Any:
+        if request.resource is not None and request.action in (
+            kmock.action.CREATE, kmock.action.UPDATE
+        ):
+            version = str(next(self._versions))
+            data = request.data
+            if isinstance(data, dict):
+                metadata = {**(data.get("metadata") or {}), "resourceVersion": version}
+                data = {**data, "metadata": metadata}
+            elif isinstance(data, list):
+                # Optimistic-concurrency tests are the API server's job; kmock answers a
+                # failed one with a 500 that kopf retries forever, so they are left out.
+                data = [op for op in data if op.get("path") != "/metadata/resourceVersion"]
+                data.append({"op": "add", "path": "/metadata/resourceVersion", "value": version})
+            object.__setattr__(request, "data", data)  # the parsed request is frozen
+        return await super()._handle(request)
+
+
 async def _mirror_replicas(mock: Any) -> None:
     """What the Deployment controller would do: report every desired replica as present."""
     while True:
@@ -97,9 +122,26 @@ async def _mirror_replicas(mock: Any) -> None:
         await asyncio.sleep(0.2)
 
 
+async def _nudge_pools(mock: Any, url: str) -> None:
+    """kmock's watch can miss writes made while it streams the initial listing (a real API
+    server resumes from a resourceVersion); touching every PoolAutoscaler each second gives
+    kopf a fresh event, as an informer's resync would."""
+    async with httpx.AsyncClient(base_url=url) as client:
+        while True:
+            await asyncio.sleep(1.0)
+            for (resource, namespace, name), obj in list(mock.objects.items()):
+                if "poolautoscalers" not in str(resource) or obj.deleted:
+                    continue
+                path = (f"/apis/autoscaling.harmony.dev/v1alpha1/namespaces/{namespace}"
+                        f"/poolautoscalers/{name}")
+                await client.patch(path, json={"metadata": {"annotations": {
+                    "test.harmony.dev/resync": str(time.monotonic())}}},
+                    headers={"Content-Type": "application/merge-patch+json"})
+
+
 @pytest_asyncio.fixture
 async def kube(tmp_path: Path) -> AsyncIterator[Kube]:
-    async with kmock.KubernetesEmulator() as mock, kmock.Server(mock) as server:
+    async with VersionedEmulator() as mock, kmock.Server(mock) as server:
         mock.resources[CRD] = kmock.ResourceInfo(
             kind="PoolAutoscaler", namespaced=True, subresources={"status"},
             shortnames={"pas"}, verbs={"get", "list", "watch", "patch"},
@@ -134,11 +176,13 @@ async def kube(tmp_path: Path) -> AsyncIterator[Kube]:
             "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "tester"}}],
             "current-context": "kmock",
         }))
-        mirror = asyncio.create_task(_mirror_replicas(mock))
+        helpers = [asyncio.create_task(_mirror_replicas(mock)),
+                   asyncio.create_task(_nudge_pools(mock, url))]
         try:
             yield Kube(mock=mock, url=url, kubeconfig=kubeconfig)
         finally:
-            mirror.cancel()
+            for helper in helpers:
+                helper.cancel()
 
 
 @dataclass
@@ -286,7 +330,7 @@ def start_operator(
         command = [
             sys.executable, "-m", "controller.cli.main", "operator",
             "--tick", "0.5", "--lease-seconds", "4", "--renew-seconds", "1",
-            "--health-port", str(port), "--no-train", "--samples", "100",
+            "--health-port", str(port), "--no-train", "--samples", "100", "--gather", "0.05",
             "--identity", f"operator-{number}", *extra,
         ]
         process = subprocess.Popen(command, env=env, cwd=REPO, stdout=log_path.open("wb"),
