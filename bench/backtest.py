@@ -104,11 +104,12 @@ def describe(name: str, outcome: BacktestOutcome, seconds: float) -> None:
     )
     if outcome.forecaster is not None:
         meta = outcome.forecaster.metadata
-        print(
-            f"  forecaster: {meta.get('epochs')} epochs in {meta.get('train_seconds')} s, "
-            f"val_nll={meta.get('val_nll')}",
-            flush=True,
-        )
+        shown = {
+            key: value
+            for key, value in meta.items()
+            if key in ("epochs", "best_epoch", "train_seconds") or key.startswith("val")
+        }
+        print(f"  forecaster: {shown}", flush=True)
 
 
 def median_or_nan(values: list[float | None]) -> float:
