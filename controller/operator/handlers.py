@@ -69,9 +69,7 @@ async def cleanup(memo: Any, **_: Any) -> None:
             await closer.cleanup()
 
 
-async def spec_changed(
-    namespace: str, name: str, spec: Any, memo: Any, **_: Any
-) -> None:
+async def spec_changed(namespace: str, name: str, spec: Any, memo: Any, **_: Any) -> None:
     runtime = _runtime(memo)
     config = runtime.apply_spec(namespace, name, dict(spec))
     if config is None:
@@ -115,15 +113,22 @@ async def tick(
         )
         if changed:
             events = [(event_type(e), e["reason"], e["message"]) for e in changed]
-            fields = {"conditions": merged,
-                      "observedGeneration": body.get("metadata", {}).get("generation")}
+            fields = {
+                "conditions": merged,
+                "observedGeneration": body.get("metadata", {}).get("generation"),
+            }
             await asyncio.to_thread(_writer(runtime).write, namespace, name, body, fields, events)
         return
     outcome = await runtime.run_if_due(key)
     if outcome is None or not outcome.ran:
         return
-    log.info("%s: %s replicas, recommended %s (%s)", key, outcome.replicas, outcome.recommended,
-             outcome.policy or "no decision")
+    log.info(
+        "%s: %s replicas, recommended %s (%s)",
+        key,
+        outcome.replicas,
+        outcome.recommended,
+        outcome.policy or "no decision",
+    )
     log.debug("%s: writing status", key)
     conditions = dict(outcome.conditions)
     conditions["Invalid"] = ("False", "SpecValid", "the spec passed every check")
@@ -139,9 +144,13 @@ async def tick(
         fields["lastScaleTime"] = now.isoformat().replace("+00:00", "Z")
         events.append(("Normal", "Scaled", action.message))
     elif outcome.replicas is not None and status.get("replicas") not in (None, outcome.replicas):
-        events.append(("Normal", "ReplicasChanged",
-                       f"the target now has {outcome.replicas} replicas "
-                       f"(was {status.get('replicas')})"))
+        events.append(
+            (
+                "Normal",
+                "ReplicasChanged",
+                f"the target now has {outcome.replicas} replicas (was {status.get('replicas')})",
+            )
+        )
     events += [(event_type(entry), entry["reason"], entry["message"]) for entry in changed]
     clean = {k: v for k, v in fields.items() if v is not None}
     await asyncio.to_thread(_writer(runtime).write, namespace, name, body, clean, events)

@@ -98,8 +98,9 @@ class LeaseElector:
             if error.status in (409, 422):  # someone else won the race
                 self._valid_until = 0.0
                 return False
-            log.warning("lease %s/%s: HTTP %s: %s", self.namespace, self.name, error.status,
-                        error.reason)
+            log.warning(
+                "lease %s/%s: HTTP %s: %s", self.namespace, self.name, error.status, error.reason
+            )
             return self.is_leader()
         except TransportError as error:
             log.warning("lease %s/%s: API unreachable: %s", self.namespace, self.name, error)
@@ -131,8 +132,9 @@ class LeaseElector:
                     log.exception("lease %s/%s: unexpected error", self.namespace, self.name)
                     now_leading = self.is_leader()
                 if now_leading != was:
-                    log.info("%s is now %s", self.identity, "the leader" if now_leading else
-                             "a standby")
+                    log.info(
+                        "%s is now %s", self.identity, "the leader" if now_leading else "a standby"
+                    )
                 await asyncio.sleep(self.renew_seconds)
         finally:
             await asyncio.shield(asyncio.to_thread(self.release))
@@ -178,6 +180,10 @@ class LeaseElector:
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
         self._api.patch_namespaced_lease(
-            self.name, self.namespace, body, _content_type=MERGE_PATCH, _preload_content=False,
+            self.name,
+            self.namespace,
+            body,
+            _content_type=MERGE_PATCH,
+            _preload_content=False,
             _request_timeout=5,
         )

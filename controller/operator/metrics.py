@@ -28,8 +28,11 @@ class OperatorMetrics:
         r = self.registry
         self.cycles = Counter("harmony_cycles", "Control cycles run.", POOL, registry=r)
         self.cycle_seconds = Histogram(
-            "harmony_cycle_duration_seconds", "Duration of the cycle batch a pool ran in.",
-            POOL, registry=r, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            "harmony_cycle_duration_seconds",
+            "Duration of the cycle batch a pool ran in.",
+            POOL,
+            registry=r,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
         self.decisions = Counter(
             "harmony_decisions", "Decisions made, by policy.", (*POOL, "policy"), registry=r
@@ -38,20 +41,25 @@ class OperatorMetrics:
             "harmony_actions", "Scale actions attempted, by result.", (*POOL, "result"), registry=r
         )
         self.errors = Counter(
-            "harmony_errors", "Cycles that hit a problem, by reason.", (*POOL, "reason"),
+            "harmony_errors",
+            "Cycles that hit a problem, by reason.",
+            (*POOL, "reason"),
             registry=r,
         )
         self.replicas = Gauge("harmony_replicas", "Replicas the target has.", POOL, registry=r)
         self.recommended = Gauge(
-            "harmony_recommended_replicas", "Replicas the last cycle decided on.", POOL,
+            "harmony_recommended_replicas",
+            "Replicas the last cycle decided on.",
+            POOL,
             registry=r,
         )
         self.shortfall = Gauge(
             "harmony_shortfall_probability",
-            "Posterior probability of shortfall at the recommendation.", POOL, registry=r,
+            "Posterior probability of shortfall at the recommendation.",
+            POOL,
+            registry=r,
         )
-        self.leader = Gauge("harmony_leader", "1 while this operator holds the lease.",
-                            registry=r)
+        self.leader = Gauge("harmony_leader", "1 while this operator holds the lease.", registry=r)
 
     def observe(self, namespace: str, pool: str, outcome: PoolOutcome, seconds: float) -> None:
         labels = (namespace, pool)

@@ -33,18 +33,25 @@ log = logging.getLogger(__name__)
 
 
 def prometheus_source(config: PoolConfig) -> PrometheusSource:
-    queries = [IndicatorQuery(indicator=spec.indicator, promql=spec.query)
-               for spec in config.indicators]
+    queries = [
+        IndicatorQuery(indicator=spec.indicator, promql=spec.query) for spec in config.indicators
+    ]
     assert config.prometheus_url is not None
     settings = PrometheusConfig(
-        url=config.prometheus_url, timeout_seconds=config.prometheus_timeout.total_seconds(),
+        url=config.prometheus_url,
+        timeout_seconds=config.prometheus_timeout.total_seconds(),
         retries=1,
     )
     return PrometheusSource(settings, queries)
 
 
-def train_pool_model(config: PoolConfig, sessions: sessionmaker[Session], clock: Clock,
-                     *, max_train_seconds: float | None = None) -> int:
+def train_pool_model(
+    config: PoolConfig,
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    *,
+    max_train_seconds: float | None = None,
+) -> int:
     """Backfill `spec.model.history` from Prometheus, train, store; the new version's id."""
     from forecaster import ForecasterConfig, train_forecaster
 
@@ -62,8 +69,11 @@ def train_pool_model(config: PoolConfig, sessions: sessionmaker[Session], clock:
         accelerator="cpu",
     )
     model = train_forecaster(
-        series.values, timestamps, [spec.indicator.level for spec in config.indicators],
-        forecaster_config, names=[spec.indicator.name for spec in config.indicators],
+        series.values,
+        timestamps,
+        [spec.indicator.level for spec in config.indicators],
+        forecaster_config,
+        names=[spec.indicator.name for spec in config.indicators],
     )
     artifact = model.to_bytes()
     with sessions.begin() as session:
@@ -77,8 +87,10 @@ def train_pool_model(config: PoolConfig, sessions: sessionmaker[Session], clock:
             name=f"{config.key}-{end:%Y%m%dT%H%M%S}",
             kind=model.name,
             created_at=clock.now(),
-            indicators={"names": [s.indicator.name for s in config.indicators],
-                        "levels": [s.indicator.level for s in config.indicators]},
+            indicators={
+                "names": [s.indicator.name for s in config.indicators],
+                "levels": [s.indicator.level for s in config.indicators],
+            },
             config=forecaster_config.to_dict(),
             metrics={"rows": len(series), "issues": [str(i) for i in result.issues][:20]},
             data_start=series.start,

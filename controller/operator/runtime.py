@@ -84,6 +84,7 @@ class OperatorRuntime:
 
     async def run_if_due(self, key: str) -> PoolOutcome | None:
         runtime = self.pools.get(key)
+        self.metrics.leader.set(1 if self.is_leader() else 0)
         if runtime is None or not self.is_leader():
             log.debug("%s: not run (%s)", key, "unknown" if runtime is None else "standby")
             return None

@@ -37,16 +37,29 @@ class StatusWriter:
     ) -> None:
         try:
             self._custom.patch_namespaced_custom_object_status(
-                CRD_GROUP, CRD_VERSION, namespace, CRD_PLURAL, name, {"status": dict(fields)},
-                _content_type=MERGE_PATCH, _request_timeout=10,
+                CRD_GROUP,
+                CRD_VERSION,
+                namespace,
+                CRD_PLURAL,
+                name,
+                {"status": dict(fields)},
+                _content_type=MERGE_PATCH,
+                _request_timeout=10,
             )
         except (ApiException, TransportError) as error:
             log.warning("could not write the status of %s/%s: %s", namespace, name, error)
         for kind, reason, message in events:
             self._event(namespace, name, body, kind, reason, message)
 
-    def _event(self, namespace: str, name: str, body: Mapping[str, Any], kind: str,
-               reason: str, message: str) -> None:
+    def _event(
+        self,
+        namespace: str,
+        name: str,
+        body: Mapping[str, Any],
+        kind: str,
+        reason: str,
+        message: str,
+    ) -> None:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         metadata = body.get("metadata") or {}
         event = {
@@ -71,7 +84,8 @@ class StatusWriter:
             "count": 1,
         }
         try:
-            self._core.create_namespaced_event(namespace, event, _request_timeout=10,
-                                               _preload_content=False)
+            self._core.create_namespaced_event(
+                namespace, event, _request_timeout=10, _preload_content=False
+            )
         except (ApiException, TransportError) as error:
             log.warning("could not post event %s for %s/%s: %s", reason, namespace, name, error)

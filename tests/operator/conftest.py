@@ -76,8 +76,12 @@ class Kube:
             "apiVersion": "autoscaling.harmony.dev/v1alpha1",
             "kind": "PoolAutoscaler",
             # kopf's JSON patches test the resourceVersion they saw; kmock keeps it as given.
-            "metadata": {"name": name, "namespace": NAMESPACE, "generation": 1,
-                         "resourceVersion": "1"},
+            "metadata": {
+                "name": name,
+                "namespace": NAMESPACE,
+                "generation": 1,
+                "resourceVersion": "1",
+            },
             "spec": spec,
         }
         path = f"/apis/autoscaling.harmony.dev/v1alpha1/namespaces/{NAMESPACE}/poolautoscalers"
@@ -94,7 +98,8 @@ class VersionedEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
 
     async def _handle(self, request: Any) -> Any:
         if request.resource is not None and request.action in (
-            kmock.action.CREATE, kmock.action.UPDATE
+            kmock.action.CREATE,
+            kmock.action.UPDATE,
         ):
             version = str(next(self._versions))
             data = request.data
@@ -118,7 +123,10 @@ async def _mirror_replicas(mock: Any) -> None:
                 raw = obj.raw
                 desired = raw.get("spec", {}).get("replicas")
                 if raw.get("status", {}).get("replicas") != desired:
-                    mock.objects[DEPLOYMENTS, namespace, name] = {**raw, "status": {"replicas": desired}}
+                    mock.objects[DEPLOYMENTS, namespace, name] = {
+                        **raw,
+                        "status": {"replicas": desired},
+                    }
         await asyncio.sleep(0.2)
 
 
@@ -132,22 +140,35 @@ async def _nudge_pools(mock: Any, url: str) -> None:
             for (resource, namespace, name), obj in list(mock.objects.items()):
                 if "poolautoscalers" not in str(resource) or obj.deleted:
                     continue
-                path = (f"/apis/autoscaling.harmony.dev/v1alpha1/namespaces/{namespace}"
-                        f"/poolautoscalers/{name}")
-                await client.patch(path, json={"metadata": {"annotations": {
-                    "test.harmony.dev/resync": str(time.monotonic())}}},
-                    headers={"Content-Type": "application/merge-patch+json"})
+                path = (
+                    f"/apis/autoscaling.harmony.dev/v1alpha1/namespaces/{namespace}"
+                    f"/poolautoscalers/{name}"
+                )
+                await client.patch(
+                    path,
+                    json={
+                        "metadata": {
+                            "annotations": {"test.harmony.dev/resync": str(time.monotonic())}
+                        }
+                    },
+                    headers={"Content-Type": "application/merge-patch+json"},
+                )
 
 
 @pytest_asyncio.fixture
 async def kube(tmp_path: Path) -> AsyncIterator[Kube]:
     async with VersionedEmulator() as mock, kmock.Server(mock) as server:
         mock.resources[CRD] = kmock.ResourceInfo(
-            kind="PoolAutoscaler", namespaced=True, subresources={"status"},
-            shortnames={"pas"}, verbs={"get", "list", "watch", "patch"},
+            kind="PoolAutoscaler",
+            namespaced=True,
+            subresources={"status"},
+            shortnames={"pas"},
+            verbs={"get", "list", "watch", "patch"},
         )
         mock.resources[DEPLOYMENTS] = kmock.ResourceInfo(
-            kind="Deployment", namespaced=True, subresources={"scale", "status"},
+            kind="Deployment",
+            namespaced=True,
+            subresources={"scale", "status"},
             verbs={"get", "list", "watch", "patch"},
         )
         mock.resources["coordination.k8s.io/v1/leases"] = kmock.ResourceInfo(
@@ -168,16 +189,24 @@ async def kube(tmp_path: Path) -> AsyncIterator[Kube]:
         )
         url = str(server.url).rstrip("/")
         kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump({
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "kmock", "cluster": {"server": url}}],
-            "users": [{"name": "tester", "user": {"token": "kmock"}}],
-            "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "tester"}}],
-            "current-context": "kmock",
-        }))
-        helpers = [asyncio.create_task(_mirror_replicas(mock)),
-                   asyncio.create_task(_nudge_pools(mock, url))]
+        kubeconfig.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "kmock", "cluster": {"server": url}}],
+                    "users": [{"name": "tester", "user": {"token": "kmock"}}],
+                    "contexts": [
+                        {"name": "kmock", "context": {"cluster": "kmock", "user": "tester"}}
+                    ],
+                    "current-context": "kmock",
+                }
+            )
+        )
+        helpers = [
+            asyncio.create_task(_mirror_replicas(mock)),
+            asyncio.create_task(_nudge_pools(mock, url)),
+        ]
         try:
             yield Kube(mock=mock, url=url, kubeconfig=kubeconfig)
         finally:
@@ -207,21 +236,37 @@ def demand_prometheus(tmp_path: Path) -> Iterator[DemandPrometheus]:
     wave = square_wave(dt.datetime.fromtimestamp(first, tz=dt.UTC), rows, E2E_STEP)
     lines = ["# TYPE harmony_e2e_demand gauge"]
     for stamp, value in zip(wave.timestamps(), wave.values[:, 0], strict=True):
-        lines.append(f"harmony_e2e_demand{{pool=\"p1\"}} {float(value)!r} {stamp:.0f}")
+        lines.append(f'harmony_e2e_demand{{pool="p1"}} {float(value)!r} {stamp:.0f}')
     lines.append("# EOF")
     (tmp_path / "demand.om").write_text("\n".join(lines) + "\n")
     tsdb = tmp_path / "tsdb"
-    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics",
-                    str(tmp_path / "demand.om"), str(tsdb)], check=True, capture_output=True,
-                   timeout=120)
+    subprocess.run(
+        [
+            promtool,
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            str(tmp_path / "demand.om"),
+            str(tsdb),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     (tmp_path / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
     port = free_port()
     log = (tmp_path / "prometheus.log").open("wb")
     process = subprocess.Popen(
-        [binary, f"--config.file={tmp_path / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tsdb}", "--storage.tsdb.retention.time=100y",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            binary,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tsdb}",
+            "--storage.tsdb.retention.time=100y",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -251,9 +296,20 @@ def tiny_model_artifact() -> bytes:
     torch.set_num_threads(1)
     wave = square_wave(dt.datetime(2026, 1, 1, tzinfo=dt.UTC), 1500, E2E_STEP)
     config = ForecasterConfig(
-        context_length=PERIOD, horizon=4, d_model=16, num_heads=2, feedforward=32,
-        context_features=16, flow_layers=1, flow_hidden=16, max_epochs=15, patience=3,
-        windows_per_epoch=1024, num_threads=1, accelerator="cpu", calendar=False,
+        context_length=PERIOD,
+        horizon=4,
+        d_model=16,
+        num_heads=2,
+        feedforward=32,
+        context_features=16,
+        flow_layers=1,
+        flow_hidden=16,
+        max_epochs=15,
+        patience=3,
+        windows_per_epoch=1024,
+        num_threads=1,
+        accelerator="cpu",
+        calendar=False,
         max_train_seconds=60,
     )
     model = train_forecaster(wave.values, wave.timestamps(), [1], config, names=["demand"])
@@ -275,14 +331,21 @@ def store_model(database_url: str, pool_name: str, artifact: bytes) -> None:
     engine = create_engine_for(database_url)
     now = dt.datetime.now(dt.UTC)
     with make_session_factory(engine).begin() as session:
-        pool = Pool(namespace=NAMESPACE, name=pool_name, created_at=now, updated_at=now,
-                    spec={}, status={})
+        pool = Pool(
+            namespace=NAMESPACE, name=pool_name, created_at=now, updated_at=now, spec={}, status={}
+        )
         session.add(pool)
         session.flush()
-        session.add(ModelVersion(
-            pool_id=pool.id, name=f"{pool_name}-tiny", kind="harmony-flow", created_at=now,
-            artifact=artifact, artifact_sha256=hashlib.sha256(artifact).hexdigest(),
-        ))
+        session.add(
+            ModelVersion(
+                pool_id=pool.id,
+                name=f"{pool_name}-tiny",
+                kind="harmony-flow",
+                created_at=now,
+                artifact=artifact,
+                artifact_sha256=hashlib.sha256(artifact).hexdigest(),
+            )
+        )
     engine.dispose()
 
 
@@ -310,9 +373,7 @@ class OperatorProcess:
 
 
 @pytest.fixture
-def start_operator(
-    kube: Kube, tmp_path: Path
-) -> Iterator[Callable[..., OperatorProcess]]:
+def start_operator(kube: Kube, tmp_path: Path) -> Iterator[Callable[..., OperatorProcess]]:
     started: list[OperatorProcess] = []
 
     def start(database_url: str, *extra: str, prometheus_url: str = "") -> OperatorProcess:
@@ -328,13 +389,30 @@ def start_operator(
         }
         env.pop("KUBERNETES_SERVICE_HOST", None)
         command = [
-            sys.executable, "-m", "controller.cli.main", "operator",
-            "--tick", "0.5", "--lease-seconds", "4", "--renew-seconds", "1",
-            "--health-port", str(port), "--no-train", "--samples", "100", "--gather", "0.05",
-            "--identity", f"operator-{number}", *extra,
+            sys.executable,
+            "-m",
+            "controller.cli.main",
+            "operator",
+            "--tick",
+            "0.5",
+            "--lease-seconds",
+            "4",
+            "--renew-seconds",
+            "1",
+            "--health-port",
+            str(port),
+            "--no-train",
+            "--samples",
+            "100",
+            "--gather",
+            "0.05",
+            "--identity",
+            f"operator-{number}",
+            *extra,
         ]
-        process = subprocess.Popen(command, env=env, cwd=REPO, stdout=log_path.open("wb"),
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, env=env, cwd=REPO, stdout=log_path.open("wb"), stderr=subprocess.STDOUT
+        )
         handle = OperatorProcess(process=process, log_path=log_path, health_port=port)
         started.append(handle)
         return handle
