@@ -23,6 +23,7 @@ from nflows.transforms.autoregressive import (
     MaskedPiecewiseRationalQuadraticAutoregressiveTransform,
 )
 from nflows.transforms.coupling import PiecewiseRationalQuadraticCouplingTransform
+from nflows.transforms.splines.rational_quadratic import DEFAULT_MIN_DERIVATIVE
 from nflows.utils import create_alternating_binary_mask
 from torch import Tensor, nn
 from torch.nn import functional
@@ -45,6 +46,23 @@ class Prediction:
     flow_context: Tensor  # [B, C]
 
 
+def _start_as_identity(final_layer: nn.Linear, num_bins: int) -> None:
+    """Make a spline layer the identity at initialisation: equal bins, unit slopes.
+
+    The layer's outputs are `num_bins` widths, `num_bins` heights and `num_bins - 1`
+    inner derivatives per transformed feature; derivatives are `min + softplus(raw)`,
+    so raw = log(e^(1 - min) - 1) gives slope 1. The flow head then starts as the
+    Gaussian head and training can only add shape to it.
+    """
+    per_feature = 3 * num_bins - 1
+    unit_slope = math.log(math.expm1(1.0 - DEFAULT_MIN_DERIVATIVE))
+    with torch.no_grad():
+        final_layer.weight.zero_()
+        bias = final_layer.bias.view(-1, per_feature)
+        bias.zero_()
+        bias[:, 2 * num_bins :] = unit_slope
+
+
 def build_flow(config: ForecasterConfig, features: int) -> Transform:
     """Rational-quadratic spline flow over `features` values, conditioned on a context.
 
@@ -53,7 +71,7 @@ def build_flow(config: ForecasterConfig, features: int) -> Transform:
     autoregressive layer, which with one feature is also a single pass.
     """
     if features == 1:
-        return MaskedPiecewiseRationalQuadraticAutoregressiveTransform(
+        single = MaskedPiecewiseRationalQuadraticAutoregressiveTransform(
             features=1,
             hidden_features=config.flow_hidden,
             context_features=config.context_features,
@@ -62,6 +80,8 @@ def build_flow(config: ForecasterConfig, features: int) -> Transform:
             tail_bound=config.flow_tail_bound,
             num_blocks=2,
         )
+        _start_as_identity(single.autoregressive_net.final_layer, config.flow_bins)
+        return single
 
     def coupling_net(in_features: int, out_features: int) -> nn.Module:
         net: nn.Module = ResidualNet(
@@ -77,15 +97,15 @@ def build_flow(config: ForecasterConfig, features: int) -> Transform:
     transforms: list[Transform] = []
     for layer in range(config.flow_layers):
         mask = create_alternating_binary_mask(features, even=layer % 2 == 0)
-        transforms.append(
-            PiecewiseRationalQuadraticCouplingTransform(
-                mask=mask,
-                transform_net_create_fn=coupling_net,
-                num_bins=config.flow_bins,
-                tails="linear",
-                tail_bound=config.flow_tail_bound,
-            )
+        coupling = PiecewiseRationalQuadraticCouplingTransform(
+            mask=mask,
+            transform_net_create_fn=coupling_net,
+            num_bins=config.flow_bins,
+            tails="linear",
+            tail_bound=config.flow_tail_bound,
         )
+        _start_as_identity(coupling.transform_net.final_layer, config.flow_bins)
+        transforms.append(coupling)
         if layer % 2 == 1 and layer + 1 < config.flow_layers:
             transforms.append(ReversePermutation(features))
     return CompositeTransform(transforms)
