@@ -135,9 +135,21 @@ class ForecastNetwork(nn.Module):
         # after training (see `training.calibrate_spread`); part of the scale, so the
         # likelihood and the samples both include it.
         self.register_buffer("spread", torch.ones(len(levels)))
+        self.flow_enabled = True
         self.flow: Transform | None = (
             build_flow(config, self.features) if config.head == "flow" else None
         )
+
+    def use_flow(self, enabled: bool) -> None:
+        """Switch the flow off (the head is then its Gaussian base) or on.
+
+        Training switches it off for a first phase: the flow starts as the identity, so
+        skipping it changes nothing but the time, and its weights stay frozen meanwhile.
+        """
+        self.flow_enabled = enabled
+        if self.flow is not None:
+            for parameter in self.flow.parameters():
+                parameter.requires_grad_(enabled)
 
     @property
     def features(self) -> int:
@@ -169,7 +181,7 @@ class ForecastNetwork(nn.Module):
         std = prediction.window_std.unsqueeze(1)
         standardised = ((target - mean) / std - prediction.loc) / prediction.scale
         flat = standardised.flatten(start_dim=1)
-        if self.flow is None:
+        if self.flow is None or not self.flow_enabled:
             noise, log_det = flat, torch.zeros(flat.shape[0], device=flat.device)
         else:
             noise, log_det = self.flow(flat, context=prediction.flow_context)
@@ -191,7 +203,7 @@ class ForecastNetwork(nn.Module):
             device=prediction.loc.device,
             dtype=prediction.loc.dtype,
         )
-        if self.flow is None:
+        if self.flow is None or not self.flow_enabled:
             standardised = noise
         else:
             context = prediction.flow_context.repeat_interleave(num_samples, dim=0)
@@ -204,4 +216,4 @@ class ForecastNetwork(nn.Module):
 
 
 def count_parameters(module: nn.Module) -> int:
-    return sum(parameter.numel() for parameter in module.parameters() if parameter.requires_grad)
+    return sum(parameter.numel() for parameter in module.parameters())

@@ -7,6 +7,7 @@ import logging
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from forecaster.windows import (
 )
 
 Batch = tuple[Tensor, Tensor, Tensor]
+_NOISE = (".*does not have many workers.*", ".*GPU available but not used.*", ".*LeafSpec.*")
 _QUIET_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning")
 
 
@@ -116,7 +118,7 @@ class ForecasterModule(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(
-            self.network.parameters(),
+            [parameter for parameter in self.network.parameters() if parameter.requires_grad],
             lr=self.config.learning_rate,
             weight_decay=self.config.weight_decay,
         )
@@ -136,10 +138,10 @@ class KeepBestWeights(Callback):
         if trainer.sanity_checking:
             return
         score = float(trainer.callback_metrics.get(self.monitor, torch.tensor(float("inf"))))
-        self.epochs = trainer.current_epoch + 1
+        self.epochs += 1
         if np.isfinite(score) and score < self.best_score:
             self.best_score = score
-            self.best_epoch = trainer.current_epoch
+            self.best_epoch = self.epochs - 1
             self.best_state = copy.deepcopy(module.state_dict())
 
 
@@ -197,44 +199,27 @@ def train_forecaster(
     )
     monitor = f"val_{config.early_stopping}"
     best = KeepBestWeights(monitor)
-    all_callbacks: list[Callback] = [
-        EarlyStopping(monitor=monitor, patience=config.patience, mode="min"),
-        best,
-        *callbacks,
-    ]
-    if progress:
-        all_callbacks.append(RichProgressBar())
-    on_gpu = config.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
     previous_levels = _quiet_lightning(not progress)
-    trainer = pl.Trainer(
-        max_epochs=config.max_epochs,
-        max_time=(
-            None if config.max_train_seconds is None else {"seconds": int(config.max_train_seconds)}
-        ),
-        accelerator="gpu" if on_gpu else "cpu",
-        devices=1,
-        deterministic=not on_gpu,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=progress,
-        gradient_clip_val=1.0,
-        callbacks=all_callbacks,
-        num_sanity_val_steps=0,
-    )
     started = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-        try:
-            trainer.fit(module, datamodule=datamodule)
-        finally:
-            _restore_loggers(previous_levels)
-            torch.set_num_threads(threads_before)
+    try:
+        for phase in _phases(config):
+            network.use_flow(phase.use_flow)
+            remaining = None
+            if config.max_train_seconds is not None:
+                used = time.perf_counter() - started
+                remaining = max(1.0, config.max_train_seconds * phase.time_share - used)
+            trainer = _trainer(config, best, remaining, progress, callbacks)
+            with warnings.catch_warnings():
+                for message in _NOISE:
+                    warnings.filterwarnings("ignore", message=message)
+                trainer.fit(module, datamodule=datamodule)
+            if best.best_state is not None:
+                module.load_state_dict(best.best_state)
+    finally:
+        network.use_flow(True)
+        _restore_loggers(previous_levels)
+        torch.set_num_threads(threads_before)
     train_seconds = time.perf_counter() - started
-    if best.best_state is not None:
-        module.load_state_dict(best.best_state)
     network.cpu().eval()
     spread = calibrate_spread(network, datamodule, config)
     metadata: dict[str, Any] = {
@@ -290,6 +275,52 @@ def calibrate_spread(
     best = [SPREAD_GRID[int(index)] for index in scores.argmin(dim=0)]
     network.get_buffer("spread").copy_(torch.tensor(best))
     return best
+
+
+@dataclass(frozen=True)
+class _Phase:
+    use_flow: bool
+    time_share: float  # of max_train_seconds, counted from the start of training
+
+
+def _phases(config: ForecasterConfig) -> list[_Phase]:
+    """The flow head first trains its Gaussian base with the flow off (it starts as the
+    identity), then everything together; the best validation weights across both phases
+    are kept, so the flow is used only where it beats its own Gaussian base."""
+    if config.head == "flow":
+        return [_Phase(use_flow=False, time_share=0.5), _Phase(use_flow=True, time_share=1.0)]
+    return [_Phase(use_flow=True, time_share=1.0)]
+
+
+def _trainer(
+    config: ForecasterConfig,
+    best: KeepBestWeights,
+    max_seconds: float | None,
+    progress: bool,
+    callbacks: Sequence[Callback],
+) -> pl.Trainer:
+    on_gpu = config.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    all_callbacks: list[Callback] = [
+        EarlyStopping(monitor=best.monitor, patience=config.patience, mode="min"),
+        best,
+        *callbacks,
+    ]
+    if progress:
+        all_callbacks.append(RichProgressBar())
+    return pl.Trainer(
+        max_epochs=config.max_epochs,
+        max_time=None if max_seconds is None else {"seconds": max(1, int(max_seconds))},
+        accelerator="gpu" if on_gpu else "cpu",
+        devices=1,
+        deterministic=not on_gpu,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=progress,
+        gradient_clip_val=1.0,
+        callbacks=all_callbacks,
+        num_sanity_val_steps=0,
+    )
 
 
 def _quiet_lightning(quiet: bool) -> dict[str, int]:

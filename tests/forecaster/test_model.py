@@ -105,3 +105,8 @@ def test_training_refuses_irregular_time_and_short_series() -> None:
         train_forecaster(np.zeros((20, 1)), STEP * np.arange(20.0), [1], TINY)
     with pytest.raises(ValueError, match="levels"):
         train_forecaster(np.zeros((100, 2)), STEP * np.arange(100.0), [1], TINY)
+
+
+def test_an_empty_batch_gives_an_empty_result(trained) -> None:
+    model, _, _ = trained
+    assert model.sample(np.zeros((0, 12, 2)), np.zeros(0), 5).shape == (0, 5, 3, 2)

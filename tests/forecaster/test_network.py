@@ -148,3 +148,18 @@ def test_flow_samples_have_the_moments_its_likelihood_implies() -> None:
     assert 0.35 < (first > 0).float().mean().item() < 0.65
     assert (first.abs() - 1.5).abs().median().item() < 0.4
     assert np.corrcoef(samples.T.numpy())[0, 1] > 0.7
+
+
+def test_an_untrained_flow_is_the_identity_so_the_first_phase_may_skip_it() -> None:
+    network = ForecastNetwork(TINY, LEVELS).eval()
+    context, calendar = _inputs()
+    target = torch.randn(4, 3, 5)
+    with torch.no_grad():
+        prediction = network(context, calendar)
+        with_flow = network.log_prob(prediction, target)
+        network.use_flow(False)
+        without_flow = network.log_prob(prediction, target)
+    torch.testing.assert_close(with_flow, without_flow, atol=1e-4, rtol=1e-5)
+    assert not any(parameter.requires_grad for parameter in network.flow.parameters())
+    network.use_flow(True)
+    assert all(parameter.requires_grad for parameter in network.flow.parameters())
