@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -106,15 +107,30 @@ class PoolOutcome:
 def run_cycle(pools: Sequence[PoolRuntime], deps: CycleDeps) -> list[PoolOutcome]:
     """One cycle for every pool given (all due now); one outcome per pool, same order."""
     now = deps.clock.now()
+    marks = [time.perf_counter()]
     with ThreadPoolExecutor(max_workers=max(1, min(deps.io_threads, len(pools)))) as pool_io:
         observed = list(
             pool_io.map(lambda p: _observe(p, deps, slot_start(now, p.config.interval)), pools)
         )
+        marks.append(time.perf_counter())
         samples = forecast_batch(observed, deps.forecasters, deps.num_samples)
+        marks.append(time.perf_counter())
         outcomes = [_decide(item, samples.get(item.runtime.config.key), deps) for item in observed]
+        marks.append(time.perf_counter())
         intents = _record_decisions(observed, outcomes, samples, deps, now)
+        marks.append(time.perf_counter())
         results = list(pool_io.map(lambda intent: _act(intent, deps), intents))
+        marks.append(time.perf_counter())
     _record_results(observed, outcomes, intents, results, deps)
+    marks.append(time.perf_counter())
+    phases = ("observe", "forecast", "decide", "record", "act", "record results")
+    log.debug(
+        "cycle of %d pools: %s",
+        len(pools),
+        ", ".join(
+            f"{name} {b - a:.3f}s" for name, a, b in zip(phases, marks, marks[1:], strict=False)
+        ),
+    )
     return outcomes
 
 

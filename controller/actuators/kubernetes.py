@@ -101,6 +101,9 @@ class KubernetesScaleActuator:
         self._sleep = sleep
         self._bindings: dict[str, ScaleBinding] = {}
         self._results: dict[str, ScaleResult] = {}
+        # Desired count each pool's `current` last read: `scale` in the same cycle reuses it.
+        self._desired_seen: dict[str, tuple[float, int]] = {}
+        self._fresh_seconds = 5.0
         self._lock = threading.Lock()
         self.patches = 0  # scale patches sent (for metrics and tests)
 
@@ -126,6 +129,8 @@ class KubernetesScaleActuator:
         now = self._clock.now()
         scale = self._call(binding, "get", lambda: self._get_scale(binding.target))
         desired = int((scale.get("spec") or {}).get("replicas") or 0)
+        with self._lock:
+            self._desired_seen[pool] = (time.monotonic(), desired)
         if binding.node_selector:
             return self._node_pool_state(binding, desired, now)
         reported = int((scale.get("status") or {}).get("replicas") or 0)
@@ -150,8 +155,13 @@ class KubernetesScaleActuator:
                 message=f"action {idempotency_key!r} was already taken; nothing done",
             )
         binding = self._binding(pool)
-        before_scale = self._call(binding, "get", lambda: self._get_scale(binding.target))
-        before = int((before_scale.get("spec") or {}).get("replicas") or 0)
+        with self._lock:
+            seen_at, seen_desired = self._desired_seen.get(pool, (-1e18, 0))
+        if time.monotonic() - seen_at <= self._fresh_seconds:
+            before = seen_desired  # read by `current` moments ago in this cycle
+        else:
+            before_scale = self._call(binding, "get", lambda: self._get_scale(binding.target))
+            before = int((before_scale.get("spec") or {}).get("replicas") or 0)
         if before != replicas:
             self._call(binding, "patch", lambda: self._patch_scale(binding.target, replicas))
             self.patches += 1
@@ -170,6 +180,7 @@ class KubernetesScaleActuator:
         )
         with self._lock:
             self._results[idempotency_key] = result
+            self._desired_seen.pop(pool, None)
             if len(self._results) > 100_000:  # keys of old cycles are never asked again
                 self._results.clear()
         return result

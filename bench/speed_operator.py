@@ -1,0 +1,209 @@
+"""B4 (operator part): one control cycle for 500 PoolAutoscalers against kmock.
+
+Each pool targets its own Deployment served by kmock (a separate process on loopback): the
+cycle reads every `/scale` with the official client, replays 144 steps of a real trace
+(fisher containers, `load` as demand) as its metrics, forecasts all pools that share a
+model in one forward pass (S=200, H=12; the model is the default architecture, freshly
+initialised: a forward pass costs the same whatever the weights), decides with the
+harmony policy, patches the `/scale` of every pool whose count changes (Enforce) and
+records forecasts, decisions and actions in the state store (PostgreSQL when reachable,
+else SQLite). Prometheus is not in the loop: its query time is the source's, not the
+operator's.
+
+    python -m bench.speed --operator
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+POOLS = 500
+CYCLES = 3
+SAMPLES = 200
+STEP = dt.timedelta(minutes=10)  # the fisher traces' step
+SEED = 0
+POSTGRES = os.environ.get(
+    "HARMONY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def serve_kmock(port_file: str, pools: int) -> None:
+    """Child process: kmock with `pools` Deployments (each with /scale)."""
+    import kmock
+
+    async def run() -> None:
+        async with kmock.KubernetesEmulator() as mock, kmock.Server(mock) as server:
+            mock.resources["apps/v1/deployments"] = kmock.ResourceInfo(
+                kind="Deployment", namespaced=True, subresources={"scale"}, verbs={"get", "patch"}
+            )
+            for number in range(pools):
+                name = f"pool-{number}"
+                mock.objects["apps/v1/deployments", "bench", name] = {
+                    "metadata": {"name": name, "namespace": "bench"},
+                    "spec": {"replicas": 4},
+                    "status": {"replicas": 4},
+                }
+            Path(port_file).write_text(str(server.url).rstrip("/"))
+            await asyncio.Event().wait()
+
+    asyncio.run(run())
+
+
+def _database() -> tuple[str, Any]:
+    from sqlalchemy import create_engine, text
+
+    from controller.state import migrate
+    from controller.state.db import create_engine_for
+
+    name = f"harmony_bench_{os.getpid()}"
+    try:
+        admin = create_engine(
+            POSTGRES, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+        )
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        url = POSTGRES.rsplit("/", 1)[0] + f"/{name}"
+        label = "PostgreSQL"
+
+        def drop() -> None:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    except Exception:
+        url = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
+        label = "SQLite"
+
+        def drop() -> None:
+            pass
+
+    engine = create_engine_for(url)
+    migrate.upgrade(engine)
+    return f"{label}", (engine, drop)
+
+
+def main() -> None:
+    import torch
+    from kubernetes import client as k8s
+
+    from controller.actuators.kubernetes import KubernetesScaleActuator, ScaleBinding
+    from controller.clock import ManualClock
+    from controller.cycle import CycleDeps, run_cycle
+    from controller.operator.cycle_steps import PoolRuntime
+    from controller.operator.spec import parse_spec
+    from controller.series import Indicator, Series
+    from controller.sources.replay import TraceReplaySource
+    from controller.state.db import make_session_factory
+    from controller.traces import TraceOptions, load_trace
+    from forecaster import Forecaster, ForecasterConfig
+    from forecaster.windows import Scaler
+
+    torch.set_num_threads(1)
+    torch.manual_seed(SEED)
+    port_file = Path(tempfile.mkdtemp()) / "kmock-url"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from bench.speed_operator import serve_kmock; "
+            f"serve_kmock({str(port_file)!r}, {POOLS})",
+        ],
+    )
+    try:
+        while not port_file.exists() or not port_file.read_text():
+            if server.poll() is not None:
+                raise SystemExit("kmock did not start")
+            time.sleep(0.1)
+        url = port_file.read_text()
+        store, (engine, drop) = _database()
+        traces = [load_trace(f"fisher:container{n}", TraceOptions()) for n in range(1, 11)]
+        start = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)  # replayed time of each trace's first row
+        clock = ManualClock(start + STEP * 200)
+        config = ForecasterConfig(context_length=144, horizon=12)
+        model = Forecaster(
+            config,
+            [1],
+            Scaler(mean=np.array([50.0]), scale=np.array([20.0])),
+            step_seconds=STEP.total_seconds(),
+        )
+        configuration = k8s.Configuration(host=url)
+        configuration.connection_pool_maxsize = 32
+        actuator = KubernetesScaleActuator(k8s.ApiClient(configuration), clock)
+        runtimes: list[PoolRuntime] = []
+        sources: dict[str, TraceReplaySource] = {}
+        for number in range(POOLS):
+            spec = {
+                "target": {"apiVersion": "apps/v1", "kind": "Deployment", "name": f"pool-{number}"},
+                "capacityPerReplica": 10.0,
+                "minReplicas": 1,
+                "maxReplicas": 64,
+                "provisioningDelay": "20m",
+                "interval": "10m",
+                "mode": "Enforce",
+                "indicators": [{"name": "load", "query": "load", "demand": True}],
+                "prometheus": {"url": "http://unused"},
+                "model": {"contextSteps": 144, "horizonSteps": 12},
+            }
+            pool = parse_spec("bench", f"pool-{number}", spec, None)
+            runtimes.append(PoolRuntime.create(pool, spec))
+            actuator.register(pool.key, ScaleBinding(pool.target, pool.provisioning_delay))
+            trace = traces[number % len(traces)]
+            series = Series(
+                name=trace.name,
+                indicators=(Indicator("load", demand=True),),
+                start=trace.start,
+                step=trace.step,
+                values=trace.column("load")[:, None],
+            )
+            sources[pool.key] = TraceReplaySource(series, clock, anchor=start)
+
+        class SharedModel:
+            def forecaster_for(self, pool: PoolRuntime) -> tuple[Any, int | None]:
+                return model, None
+
+        deps = CycleDeps(
+            source_for=lambda runtime: sources[runtime.config.key],
+            forecasters=SharedModel(),
+            actuator=actuator,
+            sessions=make_session_factory(engine),
+            clock=clock,
+            num_samples=SAMPLES,
+        )
+        print(
+            f"B4 operator speed: {POOLS} PoolAutoscalers (Deployments on kmock over loopback), "
+            f"S={SAMPLES}, L=144, H=12, fisher containers 1-10 replayed as demand, "
+            f"state store {store}, torch threads 1, seed {SEED}"
+        )
+        durations: list[float] = []
+        for cycle in range(CYCLES):
+            began = time.perf_counter()
+            outcomes = run_cycle(runtimes, deps)
+            durations.append(time.perf_counter() - began)
+            actions = sum(1 for o in outcomes if o.action is not None and o.action.applied)
+            print(f"  cycle {cycle + 1}: {durations[-1]:.2f} s, {actions} scale patches")
+            clock.advance(STEP)
+        rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print("  command: python -m bench.speed --operator")
+        print(
+            f"operator pools={POOLS} cycle_s={statistics.median(durations):.2f} "
+            f"rss_mib={rss_mib:.0f}"
+        )
+        engine.dispose()
+        drop()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()
