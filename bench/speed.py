@@ -14,9 +14,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.speed", description=__doc__)
     parser.add_argument("--decide", action="store_true", help="time the decision engine")
     parser.add_argument("--forecast", action="store_true", help="time the forecaster")
+    parser.add_argument("--operator", action="store_true", help="time 500 pools' cycle")
     args = parser.parse_args(argv)
-    if not (args.decide or args.forecast):
-        parser.error("choose --decide and/or --forecast")
+    if not (args.decide or args.forecast or args.operator):
+        parser.error("choose --decide, --forecast and/or --operator")
+    if args.operator:
+        importlib.import_module("bench.speed_operator").main()
     if args.forecast:
         importlib.import_module("bench.speed_forecast").main()
     if args.decide:
