@@ -160,7 +160,8 @@ def _decide(item: Observed, forecast: Any, deps: CycleDeps) -> PoolOutcome:
     outcome = PoolOutcome(key=config.key, cycle_at=item.cycle_at)
     state: ReplicaState | None = item.replicas
     if state is None:
-        outcome.conditions["Ready"] = condition(False, "TargetUnavailable", item.target_error)
+        reason = "Forbidden" if item.target_error.startswith("forbidden") else "TargetUnavailable"
+        outcome.conditions["Ready"] = condition(False, reason, item.target_error)
         outcome.reason = item.target_error
         return outcome
     outcome.replicas, outcome.usable = state.desired, state.usable
@@ -304,7 +305,8 @@ def _record_results(
             outcome.action = result
             outcome.replicas = result.to_replicas
         else:
-            outcome.conditions["Ready"] = condition(False, "ScaleFailed", str(result))
+            reason = "Forbidden" if str(result).startswith("forbidden") else "ScaleFailed"
+            outcome.conditions["Ready"] = condition(False, reason, str(result))
     try:
         with deps.sessions.begin() as session:
             for intent, result in zip(intents, results, strict=True):

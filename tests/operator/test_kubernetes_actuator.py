@@ -1,0 +1,141 @@
+"""The `/scale` actuator against kmock's Kubernetes API over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+import kmock
+import pytest
+import pytest_asyncio
+from kubernetes import client as k8s
+
+from controller.actuators.kubernetes import (
+    KubernetesScaleActuator,
+    PermissionDenied,
+    ScaleBinding,
+    TargetNotFound,
+)
+from controller.clock import ManualClock
+from controller.operator.spec import TargetRef
+
+NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+DEPLOYMENTS = "apps/v1/deployments"
+MACHINE_DEPLOYMENTS = "cluster.x-k8s.io/v1beta1/machinedeployments"
+
+
+def deployment(name: str) -> TargetRef:
+    return TargetRef("apps/v1", "Deployment", name, "fleet", "apps", "deployments")
+
+
+@pytest_asyncio.fixture
+async def api() -> AsyncIterator[tuple[Any, KubernetesScaleActuator]]:
+    async with kmock.KubernetesEmulator() as mock, kmock.Server(mock) as server:
+        mock.resources[DEPLOYMENTS] = kmock.ResourceInfo(
+            kind="Deployment", namespaced=True, subresources={"scale"}, verbs={"get", "patch"}
+        )
+        mock.resources[MACHINE_DEPLOYMENTS] = kmock.ResourceInfo(
+            kind="MachineDeployment",
+            namespaced=True,
+            subresources={"scale"},
+            verbs={"get", "patch"},
+        )
+        mock.resources["v1/nodes"] = kmock.ResourceInfo(
+            kind="Node", namespaced=False, verbs={"list"}
+        )
+        configuration = k8s.Configuration(host=str(server.url).rstrip("/"))
+        actuator = KubernetesScaleActuator(
+            k8s.ApiClient(configuration), ManualClock(NOW), backoff_seconds=0.01
+        )
+        yield mock, actuator
+
+
+async def test_conflicts_are_retried_and_the_scale_applied_once(api: Any) -> None:
+    mock, actuator = api
+    mock.objects[DEPLOYMENTS, "fleet", "web"] = {
+        "metadata": {"name": "web", "namespace": "fleet"},
+        "spec": {"replicas": 1},
+        "status": {"replicas": 1},
+    }
+    path = "patch /apis/apps/v1/namespaces/fleet/deployments/web/scale"
+    mock[path][:2] << 409 << {"kind": "Status", "code": 409, "message": "conflict"}
+    actuator.register("fleet/web", ScaleBinding(deployment("web"), dt.timedelta(minutes=2)))
+
+    def work() -> tuple[Any, Any, Any]:
+        before = actuator.current("fleet/web")
+        return before, actuator.scale("fleet/web", 3, "k1"), actuator.scale("fleet/web", 3, "k1")
+
+    before, first, again = await asyncio.to_thread(work)
+    assert before.usable == 1 and before.desired == 1
+    assert first.applied and (first.from_replicas, first.to_replicas) == (1, 3)
+    assert again.duplicate and not again.applied
+    patches = [r for r in mock if r.method == "PATCH"]
+    assert len(patches) == 3  # two conflicts, one success; the duplicate sent nothing
+    assert mock.objects[DEPLOYMENTS, "fleet", "web"].raw["spec"]["replicas"] == 3
+
+
+async def test_forbidden_names_the_permission_and_missing_targets_say_so(api: Any) -> None:
+    mock, actuator = api
+    mock.objects[DEPLOYMENTS, "fleet", "locked"] = {
+        "metadata": {"name": "locked", "namespace": "fleet"},
+        "spec": {"replicas": 1},
+    }
+    path = "patch /apis/apps/v1/namespaces/fleet/deployments/locked/scale"
+    mock[path] << 403 << {"kind": "Status", "code": 403, "message": "forbidden"}
+    actuator.register("fleet/locked", ScaleBinding(deployment("locked"), dt.timedelta(0)))
+    actuator.register("fleet/gone", ScaleBinding(deployment("gone"), dt.timedelta(0)))
+    with pytest.raises(PermissionDenied) as denied:
+        await asyncio.to_thread(actuator.scale, "fleet/locked", 4, "k2")
+    assert denied.value.permission == (
+        "patch on deployments/scale (apiGroup apps) in namespace fleet"
+    )
+    with pytest.raises(TargetNotFound, match="fleet/gone"):
+        await asyncio.to_thread(actuator.current, "fleet/gone")
+
+
+def node(name: str, gpus: int, created: dt.datetime) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "labels": {"pool": "h100"},
+            "creationTimestamp": created.isoformat().replace("+00:00", "Z"),
+        },
+        "status": {"allocatable": {"nvidia.com/gpu": str(gpus)} if gpus else {}},
+    }
+
+
+async def test_gpu_nodes_count_only_once_they_advertise_their_gpus(api: Any) -> None:
+    mock, actuator = api
+    mock.objects[MACHINE_DEPLOYMENTS, "fleet", "md"] = {
+        "metadata": {"name": "md", "namespace": "fleet"},
+        "spec": {"replicas": 4},
+        "status": {"replicas": 4},
+    }
+    mock.objects["v1/nodes", None, "ready-1"] = node("ready-1", 8, NOW - dt.timedelta(hours=1))
+    mock.objects["v1/nodes", None, "ready-2"] = node("ready-2", 8, NOW - dt.timedelta(hours=1))
+    mock.objects["v1/nodes", None, "joining"] = node("joining", 0, NOW - dt.timedelta(minutes=4))
+    other = node("elsewhere", 8, NOW)
+    other["metadata"]["labels"] = {"pool": "a100"}
+    mock.objects["v1/nodes", None, "elsewhere"] = other
+    target = TargetRef(
+        "cluster.x-k8s.io/v1beta1",
+        "MachineDeployment",
+        "md",
+        "fleet",
+        "cluster.x-k8s.io",
+        "machinedeployments",
+    )
+    actuator.register(
+        "fleet/md",
+        ScaleBinding(
+            target, dt.timedelta(minutes=10), node_selector={"pool": "h100"}, gpus_per_replica=8
+        ),
+    )
+    state = await asyncio.to_thread(actuator.current, "fleet/md")
+    assert state.usable == 2  # Ready is not enough: the joining node has no GPUs yet
+    assert state.desired == 4
+    ready_times = sorted(entry.ready_at for entry in state.in_flight)
+    # The joining node is due 10 minutes after it appeared; the one not started yet, from now.
+    assert ready_times == [NOW + dt.timedelta(minutes=6), NOW + dt.timedelta(minutes=10)]
