@@ -256,6 +256,7 @@ class KubernetesScaleActuator:
                 body,
                 _request_timeout=self._timeout,
                 _content_type=MERGE_PATCH,
+                _preload_content=False,
             )
         else:
             self._custom.patch_namespaced_custom_object_scale(
@@ -267,6 +268,7 @@ class KubernetesScaleActuator:
                 body,
                 _request_timeout=self._timeout,
                 _content_type=MERGE_PATCH,
+                _preload_content=False,
             )
 
     def _call(self, binding: ScaleBinding, verb: str, request: Callable[[], T]) -> T:
