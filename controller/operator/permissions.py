@@ -63,7 +63,7 @@ LEADER_ELECTION_RULES: list[dict[str, Any]] = [
     {
         "apiGroups": ["coordination.k8s.io"],
         "resources": ["leases"],
-        "verbs": ["get", "create", "update"],
+        "verbs": ["get", "create", "patch"],
     },
 ]
 
