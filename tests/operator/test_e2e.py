@@ -77,6 +77,26 @@ async def watch_replicas(kube: Kube, name: str, seconds: float) -> list[tuple[fl
     return samples
 
 
+def scaled_before_and_after(
+    samples: list[tuple[float, int]], step: float
+) -> tuple[float, int] | None:
+    """(start of a peak whose replicas were ready when it began, a later off-peak count
+    below what the peak needed), or None while not seen yet."""
+    for start in peak_starts(samples):
+        at_start = [r for s, r in samples if start - step / 2 <= s <= start + 0.3]
+        if not at_start or min(at_start) < NEEDED_AT_PEAK:
+            continue
+        for s, r in samples:
+            if (
+                s > start + (PEAK_STEPS + 1) * step
+                and not is_peak(at(s), E2E_STEP)
+                and not is_peak(at(s + 2 * step), E2E_STEP)
+                and r < NEEDED_AT_PEAK
+            ):
+                return start, r
+    return None
+
+
 def at(stamp: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(stamp, tz=dt.UTC)
 
@@ -124,27 +144,18 @@ async def test_enforce_recommend_invalid_and_prometheus_stopped(
         lambda: [(r.method, r.url.path, r.data) for r in kube.mock if "p1" in r.url.path][-6:],
     )
 
-    # Enforce: the replicas a peak needs are there when it begins, and go after it.
-    samples = await watch_replicas(kube, "inference", 1.75 * PERIOD * E2E_STEP.total_seconds())
+    # Enforce: the replicas a peak needs are there when it begins, and go after it. On two
+    # shared cores a cycle can miss its slot, so one covered peak followed by a scale-down
+    # is the proof; the watch ends as soon as it is seen (or after 3.5 periods).
     step = E2E_STEP.total_seconds()
-    starts = peak_starts(samples)
-    assert starts, "no peak began while watching"
-    # On two shared cores a cycle can miss its slot, so one covered peak is the proof.
-    covered = [
-        start
-        for start in starts
-        if min((r for s, r in samples if start - step / 2 <= s <= start + 0.3), default=0)
-        >= NEEDED_AT_PEAK
-    ]
-    assert covered, (starts, samples)
-    lows = [
-        r
-        for s, r in samples
-        if s > covered[0] + (PEAK_STEPS + 1) * step
-        and not is_peak(at(s), E2E_STEP)
-        and not is_peak(at(s + 2 * step), E2E_STEP)
-    ]
-    assert lows and min(lows) < NEEDED_AT_PEAK, samples
+    samples: list[tuple[float, int]] = []
+    deadline = time.monotonic() + 3.5 * PERIOD * step
+    proof: tuple[float, int] | None = None
+    while proof is None and time.monotonic() < deadline:
+        samples.append((time.time(), kube.replicas("inference")))
+        proof = scaled_before_and_after(samples, step)
+        await asyncio.sleep(0.25)
+    assert proof is not None, samples
     pool = kube.pool("p1")
     assert condition(pool, "Ready")["status"] == "True"
     assert condition(pool, "MetricsAvailable")["status"] == "True"
