@@ -68,15 +68,6 @@ async def wait_for(
     pytest.fail(f"timed out waiting for {what}; state {seen}\n{log}")
 
 
-async def watch_replicas(kube: Kube, name: str, seconds: float) -> list[tuple[float, int]]:
-    samples: list[tuple[float, int]] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        samples.append((time.time(), kube.replicas(name)))
-        await asyncio.sleep(0.25)
-    return samples
-
-
 def scaled_before_and_after(
     samples: list[tuple[float, int]], step: float
 ) -> tuple[float, int] | None:
