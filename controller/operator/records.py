@@ -2,7 +2,7 @@
 
 Acting is two-phase: the intent (an `Action` row keyed `namespace/name@cycle_at`) is
 committed before the target is patched, and its result after. A process killed in
-between leaves the intent behind with `PENDING_MESSAGE`; the next cycle of that pool
+between leaves the intent behind as `pending`; the next cycle of that pool
 resolves it by looking at the target: already at the intended count → the patch was made
 (succeeded); otherwise it was not, and the row says so. The unique key
 `(pool_id, idempotency_key)` means a cycle retried at the same slot never patches twice.
@@ -130,7 +130,7 @@ def latest_calibration(session: Session, pool_id: int) -> dict[str, Any] | None:
 
 def pending_actions(session: Session, pool_id: int) -> Sequence[Action]:
     return session.scalars(
-        select(Action).where(Action.pool_id == pool_id, Action.message == PENDING_MESSAGE)
+        select(Action).where(Action.pool_id == pool_id, Action.result == ActionResult.pending)
     ).all()
 
 
@@ -162,13 +162,13 @@ def claim_action(
         select(Action).where(Action.pool_id == pool_id, Action.idempotency_key == key)
     )
     if existing is not None:
-        if existing.result == ActionResult.succeeded or existing.message == PENDING_MESSAGE:
+        if existing.result in (ActionResult.succeeded, ActionResult.pending):
             return None
         # Resolved as not applied (or failed): this cycle takes it over, still once.
         existing.decision_id = decision_id
         existing.from_replicas = from_replicas
         existing.to_replicas = to_replicas
-        existing.result = ActionResult.failed
+        existing.result = ActionResult.pending
         existing.message = PENDING_MESSAGE
         existing.created_at = now
         return existing
@@ -179,7 +179,7 @@ def claim_action(
         created_at=now,
         from_replicas=from_replicas,
         to_replicas=to_replicas,
-        result=ActionResult.failed,
+        result=ActionResult.pending,
         message=PENDING_MESSAGE,
     )
     session.add(action)

@@ -50,6 +50,8 @@ class Base(DeclarativeBase):
 
 
 class ActionResult(enum.StrEnum):
+    # Recorded before the patch is sent, so a crash in between is settled, never repeated.
+    pending = "pending"
     succeeded = "succeeded"
     failed = "failed"
     skipped = "skipped"
