@@ -18,10 +18,6 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
-def default_database_url() -> str:
-    return f"sqlite:///{default_data_dir() / 'harmony.db'}"
-
-
 class LogFormat(StrEnum):
     console = "console"
     json = "json"
@@ -34,8 +30,13 @@ class Settings(BaseSettings):
         env_prefix="HARMONY_", env_file=None, extra="ignore", frozen=True
     )
 
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where downloaded traces, reports and the default database live.",
+    )
+    # Defaults below follow HARMONY_DATA_DIR, so one variable moves everything local.
     database_url: str = Field(
-        default_factory=default_database_url,
+        default_factory=lambda data: f"sqlite:///{data['data_dir'] / 'harmony.db'}",
         description="SQLAlchemy URL of the state store; SQLite file by default.",
     )
     redis_url: str | None = Field(
@@ -53,12 +54,8 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Browser origins allowed to call the API (a JSON list); none: CORS off.",
     )
-    data_dir: Path = Field(
-        default_factory=default_data_dir,
-        description="Where downloaded traces, reports and the default database live.",
-    )
     model_dir: Path = Field(
-        default_factory=lambda: default_data_dir() / "models",
+        default_factory=lambda data: data["data_dir"] / "models",
         description="Local cache of model artifacts (the state store holds the originals).",
     )
     retention_days: float = Field(

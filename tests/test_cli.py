@@ -94,3 +94,14 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.redis_url == "redis://127.0.0.1:6379/3"
     assert settings.log_format == "json"
     assert get_settings() is settings
+
+
+def test_local_defaults_follow_the_data_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("HARMONY_DATABASE_URL")
+    monkeypatch.delenv("HARMONY_MODEL_DIR")
+    monkeypatch.setenv("HARMONY_DATA_DIR", str(tmp_path))
+    settings = get_settings()
+    assert settings.database_url == f"sqlite:///{tmp_path / 'harmony.db'}"
+    assert settings.model_dir == tmp_path / "models"
