@@ -18,7 +18,6 @@ import datetime as dt
 import hashlib
 import itertools
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -34,9 +33,9 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from tests.conftest import PostgresServer, service_unavailable
+from tests.conftest import PostgresServer
 from tests.operator.helpers import PERIOD, square_wave
-from tests.sources.conftest import free_port
+from tests.prometheus import RunningPrometheus, free_port, start_prometheus
 
 E2E_STEP = dt.timedelta(seconds=2)
 NAMESPACE = "fleet"
@@ -215,22 +214,8 @@ async def kube(tmp_path: Path) -> AsyncIterator[Kube]:
                 helper.cancel()
 
 
-@dataclass
-class DemandPrometheus:
-    url: str
-    process: subprocess.Popen[bytes]
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=20)
-
-
 @pytest.fixture
-def demand_prometheus(tmp_path: Path) -> Iterator[DemandPrometheus]:
-    binary, promtool = shutil.which("prometheus"), shutil.which("promtool")
-    if binary is None or promtool is None:
-        service_unavailable("prometheus", "install Debian's `prometheus` package")
-    assert binary is not None and promtool is not None
+def demand_prometheus(tmp_path: Path) -> Iterator[RunningPrometheus]:
     step = E2E_STEP.total_seconds()
     first = (time.time() // step) * step - 30 * 60
     rows = int(40 * 60 / step)
@@ -240,51 +225,9 @@ def demand_prometheus(tmp_path: Path) -> Iterator[DemandPrometheus]:
         lines.append(f'harmony_e2e_demand{{pool="p1"}} {float(value)!r} {stamp:.0f}')
     lines.append("# EOF")
     (tmp_path / "demand.om").write_text("\n".join(lines) + "\n")
-    tsdb = tmp_path / "tsdb"
-    subprocess.run(
-        [
-            promtool,
-            "tsdb",
-            "create-blocks-from",
-            "openmetrics",
-            str(tmp_path / "demand.om"),
-            str(tsdb),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    (tmp_path / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
-    port = free_port()
-    log = (tmp_path / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tsdb}",
-            "--storage.tsdb.retention.time=100y",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/-/ready", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    else:
-        pytest.fail(f"prometheus did not start: {(tmp_path / 'prometheus.log').read_text()}")
-    server = DemandPrometheus(url=url, process=process)
+    server = start_prometheus(tmp_path / "demand.om", tmp_path)
     yield server
-    if process.poll() is None:
-        server.stop()
-    log.close()
+    server.stop()
 
 
 @pytest.fixture(scope="session")

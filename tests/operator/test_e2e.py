@@ -12,14 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.operator.conftest import (
-    E2E_STEP,
-    DemandPrometheus,
-    Kube,
-    OperatorProcess,
-    store_model,
-)
+from tests.operator.conftest import E2E_STEP, Kube, OperatorProcess, store_model
 from tests.operator.helpers import HIGH, PEAK_STEPS, PERIOD, is_peak, pool_spec_document
+from tests.prometheus import RunningPrometheus
 
 pytestmark = [pytest.mark.postgres, pytest.mark.prometheus, pytest.mark.slow]
 NEEDED_AT_PEAK = int(HIGH / 10.0)
@@ -102,7 +97,7 @@ def peak_starts(samples: list[tuple[float, int]]) -> list[float]:
 
 async def test_enforce_recommend_invalid_and_prometheus_stopped(
     kube: Kube,
-    demand_prometheus: DemandPrometheus,
+    demand_prometheus: RunningPrometheus,
     operator_db: str,
     tiny_model_artifact: bytes,
     start_operator: Callable[..., OperatorProcess],
@@ -217,7 +212,7 @@ def action_rows(database_url: str) -> list[Any]:
 
 async def test_crash_between_decide_and_act_then_the_standby_acts_once(
     kube: Kube,
-    demand_prometheus: DemandPrometheus,
+    demand_prometheus: RunningPrometheus,
     operator_db: str,
     tiny_model_artifact: bytes,
     start_operator: Callable[..., OperatorProcess],

@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.server
-import shutil
-import socket
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +23,7 @@ import pytest
 
 from controller.series import Series
 from controller.traces import TraceOptions, load_trace
-from tests.conftest import service_unavailable
+from tests.prometheus import start_prometheus
 
 USER = "harmony"
 PASSWORD = "harmony-test-password"
@@ -43,12 +39,6 @@ class PrometheusServer:
     url: str
     trace: Series  # the slice written, on its 10-minute grid
     other: Series  # the same slice of fisher:container2 (a second series of one metric)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _samples(name: str, labels: str, series: Series, column: str, skip: slice | None = None):
@@ -83,66 +73,21 @@ def write_openmetrics(path: Path, trace: Series, other: Series) -> None:
 def prometheus_server(
     shared_data: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PrometheusServer]:
-    binary, promtool = shutil.which("prometheus"), shutil.which("promtool")
-    if binary is None or promtool is None:
-        service_unavailable("prometheus", "install Debian's `prometheus` package")
-    assert binary is not None and promtool is not None
     trace = load_trace("fisher:container1", TraceOptions()).slice(0, SLICE_ROWS)
     other = load_trace("fisher:container2", TraceOptions()).slice(0, SLICE_ROWS)
     folder = tmp_path_factory.mktemp("prometheus")
-    tsdb = folder / "tsdb"
     openmetrics = folder / "slice.om"
     write_openmetrics(openmetrics, trace, other)
-    subprocess.run(
-        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(openmetrics), str(tsdb)],
-        check=True,
-        capture_output=True,
-        timeout=120,
+    server = start_prometheus(
+        openmetrics,
+        folder,
+        basic_auth_users={USER: PASSWORD_HASH},
+        ready_auth=(USER, PASSWORD),
     )
-    (folder / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
-    (folder / "web.yml").write_text(f"basic_auth_users:\n  {USER}: '{PASSWORD_HASH}'\n")
-    port = free_port()
-    log = (folder / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={folder / 'prometheus.yml'}",
-            f"--web.config.file={folder / 'web.yml'}",
-            f"--storage.tsdb.path={tsdb}",
-            "--storage.tsdb.retention.time=100y",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url, process, folder / "prometheus.log")
-        yield PrometheusServer(url=url, trace=trace, other=other)
+        yield PrometheusServer(url=server.url, trace=trace, other=other)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"prometheus exited at start: {log.read_text()[-2000:]}")
-        try:
-            ready = httpx.get(f"{url}/-/ready", auth=(USER, PASSWORD), timeout=2)
-            if ready.status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"prometheus did not become ready within 60 s: {log.read_text()[-2000:]}")
+        server.stop()
 
 
 class _Proxy(http.server.BaseHTTPRequestHandler):

@@ -14,6 +14,7 @@ from controller.sources import (
     PrometheusSource,
     SourceUnavailable,
 )
+from tests.prometheus import free_port
 from tests.sources.conftest import (
     HOLE,
     NAN_ROWS,
@@ -21,7 +22,6 @@ from tests.sources.conftest import (
     USER,
     PrometheusServer,
     ProxyControl,
-    free_port,
 )
 
 pytestmark = pytest.mark.prometheus
