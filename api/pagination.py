@@ -6,8 +6,14 @@ import base64
 import binascii
 import datetime as dt
 import json
+from typing import TypeVar
+
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from api.errors import ApiError
+
+RowT = TypeVar("RowT")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -61,3 +67,32 @@ def check_range(since: dt.datetime | None, until: dt.datetime | None) -> None:
             )
     if since is not None and until is not None and since > until:
         raise ApiError(422, "since must not be after until", "query.since")
+
+
+def newest_first_page(
+    session: Session,
+    query: Select[tuple[RowT]],
+    column: InstrumentedAttribute[dt.datetime],
+    row_id: InstrumentedAttribute[int],
+    *,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[RowT], str | None]:
+    """One page of `query`'s rows, newest `column` first, and the cursor to the next page."""
+    check_range(since, until)
+    if since is not None:
+        query = query.where(column >= since)
+    if until is not None:
+        query = query.where(column < until)
+    if cursor is not None:
+        at, last_id = decode_time_cursor(cursor)
+        # the redundant `column <= at` lets the (pool_id, time) index bound the scan
+        query = query.where(column <= at, or_(column < at, and_(column == at, row_id < last_id)))
+    rows = list(session.scalars(query.order_by(column.desc(), row_id.desc()).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last = rows[-1]
+    return rows, time_cursor(getattr(last, column.key), getattr(last, row_id.key))

@@ -17,9 +17,8 @@ from api.pagination import (
     MAX_LIMIT,
     check_range,
     decode_cursor,
-    decode_time_cursor,
     encode_cursor,
-    time_cursor,
+    newest_first_page,
 )
 from api.savings import RecordedDecision, compute_savings
 from api.schemas.backtests import RetrainOut
@@ -154,25 +153,18 @@ def list_decisions(
     cursor: Cursor = None,
 ) -> Page[DecisionOut]:
     """Decisions, newest first, with their reasons and inputs."""
-    check_range(since, until)
     pool = _pool(db, namespace, name)
-    column, row_id = DecisionRecord.cycle_at, DecisionRecord.id
-    query = select(DecisionRecord).where(DecisionRecord.pool_id == pool.id)
-    if since is not None:
-        query = query.where(column >= since)
-    if until is not None:
-        query = query.where(column < until)
-    if cursor is not None:
-        at, last_id = decode_time_cursor(cursor)
-        # the redundant `column <= at` lets the (pool_id, cycle_at) index bound the scan
-        query = query.where(column <= at, or_(column < at, and_(column == at, row_id < last_id)))
-    rows = list(db.scalars(query.order_by(column.desc(), row_id.desc()).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page[DecisionOut](
-        items=[decision_out(row) for row in rows],
-        next_cursor=time_cursor(rows[-1].cycle_at, rows[-1].id) if more else None,
+    rows, next_cursor = newest_first_page(
+        db,
+        select(DecisionRecord).where(DecisionRecord.pool_id == pool.id),
+        DecisionRecord.cycle_at,
+        DecisionRecord.id,
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor,
     )
+    return Page[DecisionOut](items=[decision_out(row) for row in rows], next_cursor=next_cursor)
 
 
 @router.get(
@@ -188,24 +180,18 @@ def list_actions(
     cursor: Cursor = None,
 ) -> Page[ActionOut]:
     """Scaling actions attempted (and their results), newest first."""
-    check_range(since, until)
     pool = _pool(db, namespace, name)
-    column, row_id = Action.created_at, Action.id
-    query = select(Action).where(Action.pool_id == pool.id)
-    if since is not None:
-        query = query.where(column >= since)
-    if until is not None:
-        query = query.where(column < until)
-    if cursor is not None:
-        at, last_id = decode_time_cursor(cursor)
-        query = query.where(column <= at, or_(column < at, and_(column == at, row_id < last_id)))
-    rows = list(db.scalars(query.order_by(column.desc(), row_id.desc()).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page[ActionOut](
-        items=[action_out(row) for row in rows],
-        next_cursor=time_cursor(rows[-1].created_at, rows[-1].id) if more else None,
+    rows, next_cursor = newest_first_page(
+        db,
+        select(Action).where(Action.pool_id == pool.id),
+        Action.created_at,
+        Action.id,
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor,
     )
+    return Page[ActionOut](items=[action_out(row) for row in rows], next_cursor=next_cursor)
 
 
 @router.get(
