@@ -12,15 +12,12 @@ from forecaster import ForecasterConfig, train_forecaster
 from forecaster.baselines import LastValueBaseline
 from forecaster.scoring import crps
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 COLUMNS = ["load", "blkio.throttle.io_service_bytes_Async", "cpu.busy"]
 
 
 @pytest.fixture(scope="module")
-def fisher_slice() -> tuple[np.ndarray, np.ndarray]:
-    path = SHARED / "fisher" / "container2.csv.gz"
-    if not path.is_file():
-        pytest.skip(f"{path} is missing (../shared/data is not beside this checkout)")
+def fisher_slice(shared_data: Path) -> tuple[np.ndarray, np.ndarray]:
+    path = shared_data / "fisher" / "container2.csv.gz"
     frame = pd.read_csv(path).iloc[:2000]
     times = pd.to_datetime(frame["date"], utc=True).map(pd.Timestamp.timestamp).to_numpy()
     values = frame[COLUMNS].to_numpy(dtype=np.float64)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,7 +30,7 @@ def test_machines_resampled_and_rolled_up(cached_trace: Callable[[str], Series])
     assert np.nanmax(machine.column("cpu_util")) <= 100
 
 
-def test_unknown_machine_or_domain_lists_the_choices() -> None:
+def test_unknown_machine_or_domain_lists_the_choices(shared_data: Path) -> None:
     with pytest.raises(HarmonyError, match=r"m_1932 \.\. m_1947"):
         load_trace("alibaba2018:m_1", TraceOptions())
     with pytest.raises(HarmonyError, match="domain3"):
