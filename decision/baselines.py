@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from decision.engine import DemandAnalysis, as_sample_cube
-from decision.errors import InvalidDecisionInput
+from decision.errors import InvalidDecisionInput, require_own_state
 from decision.reasons import ReasonContext, reason
 from decision.safety import apply_safety_rules, clip_to_bounds
 from decision.types import BindingConstraint, Decision, FloatArray, PoolObservation, PoolSpec
@@ -90,10 +90,7 @@ class _StatelessPolicy:
         return {"policy": self.name}
 
     def load_state(self, state: dict[str, Any]) -> None:
-        if state.get("policy") != self.name:
-            raise InvalidDecisionInput(
-                f"cannot load state of policy {state.get('policy')!r} into {self.name!r}"
-            )
+        require_own_state(state, self.name)
 
 
 class StaticPeakPolicy(_StatelessPolicy):
@@ -201,10 +198,7 @@ class HeadroomPolicy:
         return {"policy": self.name, "history": list(self._history)}
 
     def load_state(self, state: dict[str, Any]) -> None:
-        if state.get("policy") != self.name:
-            raise InvalidDecisionInput(
-                f"cannot load state of policy {state.get('policy')!r} into {self.name!r}"
-            )
+        require_own_state(state, self.name)
         self._history = [int(v) for v in state.get("history", [])]
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from decision.calibration import CalibrationPosterior
 from decision.engine import DemandAnalysis, plan_replicas
-from decision.errors import InvalidDecisionInput
+from decision.errors import InvalidDecisionInput, require_own_state
 from decision.reasons import ReasonContext, reason
 from decision.safety import apply_safety_rules
 from decision.types import Decision, FloatArray, PoolObservation, PoolSpec
@@ -121,10 +121,7 @@ class HarmonyPolicy:
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        if state.get("policy") != self.name:
-            raise InvalidDecisionInput(
-                f"cannot load state of policy {state.get('policy')!r} into {self.name!r}"
-            )
+        require_own_state(state, self.name)
         try:
             self._step = int(state["step"])
             self._history = [int(v) for v in state["history"]]

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from decision.baselines import bounded, build_decision
-from decision.errors import InvalidDecisionInput
+from decision.errors import InvalidDecisionInput, require_own_state
 from decision.types import BindingConstraint, Decision, FloatArray, PoolObservation, PoolSpec
 
 TOLERANCE = 0.1
@@ -90,12 +90,7 @@ class HpaPolicy:
     def decide(self, observation: PoolObservation, demand_samples: FloatArray | None) -> Decision:
         spec = self.spec
         current = observation.replicas_total
-        demand = observation.last_demand
-        if demand.shape != (spec.indicator_count,):
-            raise InvalidDecisionInput(
-                f"hpa policy: recent_demand needs {spec.indicator_count} column(s), "
-                f"got {demand.shape[0]}"
-            )
+        demand = observation.last_demand_for(spec, "hpa")
         if not np.all(np.isfinite(demand)):
             replicas, binding = bounded(current, observation, spec)
             return build_decision(
@@ -163,10 +158,7 @@ class HpaPolicy:
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        if state.get("policy") != self.name:
-            raise InvalidDecisionInput(
-                f"cannot load state of policy {state.get('policy')!r} into {self.name!r}"
-            )
+        require_own_state(state, self.name)
         try:
             self._step = int(state["step"])
             self._recommendations = [(int(s), int(r)) for s, r in state["recommendations"]]

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from decision.baselines import build_decision, needed_replicas, percent_text
-from decision.errors import InvalidDecisionInput
+from decision.errors import InvalidDecisionInput, require_own_state
 from decision.safety import apply_safety_rules
 from decision.types import BindingConstraint, Decision, FloatArray, PoolObservation, PoolSpec
 
@@ -52,12 +52,7 @@ class ReactivePolicy:
     def decide(self, observation: PoolObservation, demand_samples: FloatArray | None) -> Decision:
         spec = self.spec
         current = observation.replicas_total
-        demand = observation.last_demand
-        if demand.shape != (spec.indicator_count,):
-            raise InvalidDecisionInput(
-                f"reactive policy: recent_demand needs {spec.indicator_count} column(s), "
-                f"got {demand.shape[0]}"
-            )
+        demand = observation.last_demand_for(spec, "reactive")
         self._steps_since_add += 1
         wanted, why = current, "nothing is pending and utilisation is not low for long enough"
         if not np.all(np.isfinite(demand)):
@@ -107,9 +102,6 @@ class ReactivePolicy:
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        if state.get("policy") != self.name:
-            raise InvalidDecisionInput(
-                f"cannot load state of policy {state.get('policy')!r} into {self.name!r}"
-            )
+        require_own_state(state, self.name)
         self._steps_under = int(state.get("steps_under", 0))
         self._steps_since_add = int(state.get("steps_since_add", self.delay_after_add_steps))

@@ -214,6 +214,16 @@ class PoolObservation:
             return np.full(self.recent_demand.shape[1], np.nan)
         return np.asarray(self.recent_demand[-1], dtype=np.float64)
 
+    def last_demand_for(self, spec: PoolSpec, policy_name: str) -> FloatArray:
+        """`last_demand`, refused unless it has one column per demand indicator of `spec`."""
+        demand = self.last_demand
+        if demand.shape != (spec.indicator_count,):
+            raise InvalidDecisionInput(
+                f"{policy_name} policy: recent_demand needs {spec.indicator_count} column(s), "
+                f"got {demand.shape[0]}"
+            )
+        return demand
+
 
 class BindingConstraint(StrEnum):
     """What determined the replica count of a decision."""
