@@ -54,19 +54,17 @@ def root(
 
 
 def _register() -> None:
-    from controller.cli import db
+    from controller.cli import api, backtest, db, demo, fetch, operator, trace, train, worker
 
     app.add_typer(db.app, name="db")
-    app.add_typer(__import__("controller.cli.trace", fromlist=["app"]).app, name="trace")
-    __import__("controller.cli.fetch", fromlist=["register"]).register(
-        __import__("controller.cli.trace", fromlist=["app"]).app
-    )
-    __import__("controller.cli.backtest", fromlist=["register"]).register(app)
-    __import__("controller.cli.demo", fromlist=["register"]).register(app)
-    __import__("controller.cli.train", fromlist=["register"]).register(app)
-    app.command(name="api")(__import__("controller.cli.api", fromlist=["api"]).api)
-    app.command(name="worker")(__import__("controller.cli.worker", fromlist=["x"]).worker)
-    app.command(name="operator")(__import__("controller.cli.operator", fromlist=["x"]).operator)
+    app.add_typer(trace.app, name="trace")
+    fetch.register(trace.app)
+    backtest.register(app)
+    demo.register(app)
+    train.register(app)
+    app.command(name="api")(api.api)
+    app.command(name="worker")(worker.worker)
+    app.command(name="operator")(operator.operator)
 
 
 _register()
