@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -44,9 +45,9 @@ def downgrade(engine: Engine, revision: str) -> None:
     _run(command.downgrade, engine, revision)
 
 
-def _run(step: object, engine: Engine, revision: str) -> None:
+def _run(step: Callable[[Config, str], None], engine: Engine, revision: str) -> None:
     try:
-        step(alembic_config(engine), revision)  # type: ignore[operator]
+        step(alembic_config(engine), revision)
     except CommandError as error:
         raise HarmonyError(
             f"migration to {revision!r} failed: {error}; `harmony db history` lists revisions"
