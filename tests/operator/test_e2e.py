@@ -148,7 +148,14 @@ async def test_enforce_recommend_invalid_and_prometheus_stopped(
     assert condition(pool, "Invalid")["status"] == "False"
     assert pool["status"]["mode"] == "Enforce"
 
-    # Recommend: decisions reported, never a patch.
+    # Recommend: decisions reported, never a patch. Its first cycle may still be running on
+    # a loaded machine, so wait for the status it writes before reading it.
+    await wait_for(
+        lambda: "recommendedReplicas" in kube.pool("p2").get("status", {}),
+        60,
+        "p2 status.recommendedReplicas",
+        operator,
+    )
     shadow = kube.pool("p2")
     assert shadow["status"]["recommendedReplicas"] >= 1
     assert kube.scale_patches("shadow") == []
