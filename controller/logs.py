@@ -26,8 +26,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(document, default=str)
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time of the record.
+
+    A handler bound to the stream of the moment outlives it when stderr is replaced
+    (pytest's capture, a redirect), and every later record then fails with a traceback.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
 def configure_logging(settings: Settings) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     if settings.log_format is LogFormat.json:
         handler.setFormatter(JsonFormatter())
     else:

@@ -6,6 +6,7 @@ except under CI=true, where every service must be there and its absence fails.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -54,8 +55,13 @@ def _fresh_settings(
     monkeypatch.setenv("HARMONY_MODEL_DIR", str(data_dir / "models"))
     monkeypatch.setenv("HARMONY_DATABASE_URL", f"sqlite:///{data_dir / 'harmony.db'}")
     get_settings.cache_clear()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     yield
     get_settings.cache_clear()
+    # The CLI configures logging when a test calls it in-process; later tests get it back.
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def _admin_engine() -> Engine:
