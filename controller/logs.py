@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import logging
 import sys
 
 from controller.settings import LogFormat, Settings
+
+
+def object_of(record: logging.LogRecord) -> str | None:
+    """`namespace/name` of the Kubernetes object a kopf record is about, if any: kopf
+    attaches it as `k8s_ref` rather than writing it into the message."""
+    reference = getattr(record, "k8s_ref", None)
+    if not isinstance(reference, dict) or not reference.get("name"):
+        return None
+    namespace = reference.get("namespace")
+    return f"{namespace}/{reference['name']}" if namespace else str(reference["name"])
+
+
+class ConsoleFormatter(logging.Formatter):
+    """One line per record; a kopf record about an object starts with `[namespace/name]`."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        target = object_of(record)
+        if target is not None:
+            record = copy.copy(record)
+            record.msg = f"[{target}] {record.msg}"
+        return super().format(record)
 
 
 class JsonFormatter(logging.Formatter):
@@ -18,6 +43,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        target = object_of(record)
+        if target is not None:
+            document["object"] = target
         for key, value in record.__dict__.items():
             if key.startswith("harmony_"):
                 document[key.removeprefix("harmony_")] = value
@@ -50,7 +78,7 @@ def configure_logging(settings: Settings) -> None:
     if settings.log_format is LogFormat.json:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(ConsoleFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)

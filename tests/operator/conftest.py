@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,8 +91,10 @@ class Kube:
 
 
 class VersionedEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
-    """kmock's emulator plus what a real API server does on every write: a new
-    `resourceVersion` (kopf waits to see its own writes come back with one)."""
+    """kmock's emulator plus what a real API server does on writes: a new
+    `resourceVersion` on every write (kopf waits to see its own writes come back with one),
+    and a `uid` and `creationTimestamp` on create (kopf keys its per-object memory, and so
+    each object's timer, by uid: without one, every object would share one timer)."""
 
     _versions = itertools.count(100)
 
@@ -104,6 +107,12 @@ class VersionedEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             data = request.data
             if isinstance(data, dict):
                 metadata = {**(data.get("metadata") or {}), "resourceVersion": version}
+                if request.action == kmock.action.CREATE:
+                    metadata.setdefault("uid", str(uuid.uuid4()))
+                    metadata.setdefault(
+                        "creationTimestamp",
+                        dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    )
                 data = {**data, "metadata": metadata}
             elif isinstance(data, list):
                 # Optimistic-concurrency tests are the API server's job; kmock answers a
