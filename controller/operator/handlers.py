@@ -20,7 +20,12 @@ from aiohttp import web
 from controller.operator import records
 from controller.operator.metrics import health_app
 from controller.operator.permissions import CRD_GROUP, CRD_PLURAL, CRD_VERSION
-from controller.operator.runtime import OperatorRuntime, event_type, merge_conditions
+from controller.operator.runtime import (
+    OperatorRuntime,
+    event_type,
+    merge_conditions,
+    status_update,
+)
 from controller.operator.status import StatusWriter
 
 log = logging.getLogger(__name__)
@@ -129,30 +134,15 @@ async def tick(
         outcome.recommended,
         outcome.policy or "no decision",
     )
-    log.debug("%s: writing status", key)
-    conditions = dict(outcome.conditions)
-    conditions["Invalid"] = ("False", "SpecValid", "the spec passed every check")
-    merged, changed = merge_conditions(previous, conditions, now)
-    fields = outcome.status_fields()
     config = runtime.pools[key].config if key in runtime.pools else None
-    fields["mode"] = config.mode if config else None
-    fields["observedGeneration"] = body.get("metadata", {}).get("generation")
-    fields["conditions"] = merged
-    events: list[tuple[str, str, str]] = []
-    action = outcome.action
-    if action is not None and action.applied:
-        fields["lastScaleTime"] = now.isoformat().replace("+00:00", "Z")
-        events.append(("Normal", "Scaled", action.message))
-    elif outcome.replicas is not None and status.get("replicas") not in (None, outcome.replicas):
-        events.append(
-            (
-                "Normal",
-                "ReplicasChanged",
-                f"the target now has {outcome.replicas} replicas (was {status.get('replicas')})",
-            )
-        )
-    events += [(event_type(entry), entry["reason"], entry["message"]) for entry in changed]
-    clean = {k: v for k, v in fields.items() if v is not None}
+    clean, events = status_update(
+        outcome,
+        dict(status),
+        config.mode if config else None,
+        body.get("metadata", {}).get("generation"),
+        now,
+    )
+    log.debug("%s: writing status", key)
     await asyncio.to_thread(_writer(runtime).write, namespace, name, body, clean, events)
 
     def save() -> None:

@@ -151,6 +151,43 @@ def merge_conditions(
     return merged, changed
 
 
+def status_update(
+    outcome: PoolOutcome,
+    previous: dict[str, Any],
+    mode: str | None,
+    generation: int | None,
+    now: dt.datetime,
+) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
+    """The status fields a cycle's outcome writes over `previous` (the status as read), and
+    the Events (type, reason, message) it posts: one per scale, replica change seen, or
+    condition whose status or reason changed."""
+    conditions = dict(outcome.conditions)
+    conditions["Invalid"] = ("False", "SpecValid", "the spec passed every check")
+    merged, changed = merge_conditions(list(previous.get("conditions") or []), conditions, now)
+    fields = outcome.status_fields()
+    fields["mode"] = mode
+    fields["observedGeneration"] = generation
+    fields["conditions"] = merged
+    events: list[tuple[str, str, str]] = []
+    action = outcome.action
+    if action is not None and action.applied:
+        fields["lastScaleTime"] = now.isoformat().replace("+00:00", "Z")
+        events.append(("Normal", "Scaled", action.message))
+    elif outcome.replicas is not None and previous.get("replicas") not in (
+        None,
+        outcome.replicas,
+    ):
+        events.append(
+            (
+                "Normal",
+                "ReplicasChanged",
+                f"the target now has {outcome.replicas} replicas (was {previous.get('replicas')})",
+            )
+        )
+    events += [(event_type(entry), entry["reason"], entry["message"]) for entry in changed]
+    return {k: v for k, v in fields.items() if v is not None}, events
+
+
 def event_type(condition_entry: dict[str, Any]) -> str:
     good = GOOD.get(condition_entry["type"], "True")
     return "Normal" if condition_entry["status"] == good else "Warning"
