@@ -28,7 +28,6 @@ from controller.state.models import BacktestResult, BacktestRun, RunStatus
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_SECONDS = 0.5
-TRAINER_TASK = "train_pool_model"
 
 
 class ProgressRecorder:
@@ -190,19 +189,22 @@ def _run(
     return results, summary
 
 
-def submit_retrain(ctx: Any, namespace: str, name: str) -> str:
-    """Queue `controller.tasks.train_pool_model(namespace, name)`; 409 when there is none."""
-    import controller.tasks as tasks
+def submit_retrain(ctx: Any, namespace: str, name: str, spec: dict[str, Any]) -> str:
+    """Queue training of the pool's model: the Celery task `train_pool_model` on a worker
+    when a broker is configured, else a background thread of this process; the task id.
+    409 when the spec the operator recorded cannot be trained from (the field named)."""
+    from controller.operator.models import train_stored_pool, trainable_config
 
-    trainer = getattr(tasks, TRAINER_TASK, None)
-    if trainer is None:
-        raise ApiError(
-            409,
-            "no trainer is configured: this Harmony has no `train_pool_model` task in "
-            "controller/tasks.py; train the pool's model with `harmony train` instead",
-        )
+    try:
+        trainable_config(namespace, name, spec, ctx.settings.prometheus_url)
+    except HarmonyError as error:
+        raise ApiError(409, str(error)) from None
     if ctx.settings.redis_url:
-        result = trainer.apply_async(kwargs={"namespace": namespace, "name": name})
+        from controller.tasks import train_pool_model
+
+        result = train_pool_model.apply_async(kwargs={"namespace": namespace, "name": name})
         return str(result.id)
-    ctx.backtests.submit_call(trainer, namespace, name)
+    ctx.backtests.submit_call(
+        train_stored_pool, namespace, name, ctx.sessions, ctx.clock, ctx.settings.prometheus_url
+    )
     return f"local-{uuid.uuid4().hex}"

@@ -1,4 +1,4 @@
-"""The Celery app: work that outgrows one process (backtest sweeps) as tasks on Redis.
+"""The Celery app: work that outgrows one process (training, backtest sweeps) on Redis.
 
 The broker and the result backend are `Settings.redis_url` (`HARMONY_REDIS_URL`); start
 workers with `celery -A controller.tasks worker`. With no Redis URL nothing is sent
@@ -28,6 +28,7 @@ from controller.errors import HarmonyError
 from controller.settings import get_settings
 
 RUN_CASE = "harmony.backtest.run_case"
+TRAIN_POOL_MODEL = "harmony.operator.train_pool_model"
 SCENARIO_PREFIX = "harmony:backtest:scenario:"
 SCENARIO_TTL_SECONDS = 24 * 3600
 _POLL_SECONDS = 0.05
@@ -66,6 +67,47 @@ def run_backtest_case(scenario_key: str, policy: str, knob: float | None) -> dic
     """Replay one (policy, knob) case of the stored scenario; the result as a JSON document."""
     scenario = _stored_scenario(scenario_key, app.conf.broker_url)
     return run_case(scenario, policy, knob).to_dict()
+
+
+@app.task(name=TRAIN_POOL_MODEL)  # type: ignore[untyped-decorator]
+def train_pool_model(namespace: str, name: str) -> int:
+    """Train the pool's forecaster from its Prometheus history, with the spec the state store
+    holds, and store it; the new model version's id. The operator and the API's retrain
+    endpoint send this to a worker when a broker is configured, and call it otherwise."""
+    from controller.clock import SystemClock
+    from controller.operator.models import train_stored_pool
+
+    settings = get_settings()
+    return train_stored_pool(
+        namespace, name, _worker_sessions(), SystemClock(), settings.prometheus_url
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _worker_sessions() -> Any:
+    from controller.wiring import build_sessions
+
+    return build_sessions(get_settings())
+
+
+def train_on_worker(
+    namespace: str,
+    name: str,
+    redis_url: str,
+    *,
+    timeout_seconds: float = 3600.0,
+    queue: str | None = None,
+) -> int:
+    """Send `train_pool_model` to a worker (of `queue`, if given) and wait for the model
+    version it stored; a failure on the worker is raised here as a `HarmonyError`."""
+    sender = make_celery(redis_url)
+    try:
+        result = sender.send_task(
+            TRAIN_POOL_MODEL, kwargs={"namespace": namespace, "name": name}, queue=queue
+        )
+        return int(result.get(timeout=timeout_seconds))
+    except Exception as error:  # Redis unreachable, or the worker's exception re-raised
+        raise HarmonyError(f"training {namespace}/{name} failed on a worker: {error}") from None
 
 
 @functools.lru_cache(maxsize=4)

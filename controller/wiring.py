@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ from controller.operator.models import (
     BackgroundTrainer,
     StoreForecasterProvider,
     prometheus_source,
+    record_pool,
     train_pool_model,
 )
 from controller.operator.runtime import OperatorRuntime
@@ -112,6 +114,24 @@ def build_sessions(settings: Settings) -> sessionmaker[Session]:
     return make_session_factory(engine)
 
 
+def pool_trainer(
+    settings: Settings, sessions: sessionmaker[Session], clock: Clock
+) -> Callable[[PoolRuntime], int]:
+    """How the operator trains a pool's model: on a Celery worker when a broker is
+    configured (the pool's spec recorded first, for the worker to read), else in-process."""
+    redis_url = settings.redis_url
+    if not redis_url:
+        return lambda pool: train_pool_model(pool.config, sessions, clock)
+
+    def on_worker(pool: PoolRuntime) -> int:
+        from controller.tasks import train_on_worker
+
+        record_pool(pool, sessions, clock)
+        return train_on_worker(pool.config.namespace, pool.config.name, redis_url)
+
+    return on_worker
+
+
 def build_operator_runtime(
     settings: Settings, options: OperatorOptions, clock: Clock | None = None
 ) -> OperatorRuntime:
@@ -121,9 +141,7 @@ def build_operator_runtime(
     api_client = kubernetes_api_client(options.kubeconfig)
     actuator = KubernetesScaleActuator(api_client, clock)
     trainer = (
-        BackgroundTrainer(lambda config: train_pool_model(config, sessions, clock))
-        if options.train_models
-        else None
+        BackgroundTrainer(pool_trainer(settings, sessions, clock)) if options.train_models else None
     )
     forecasters = StoreForecasterProvider(
         sessions, clock, submit_training=None if trainer is None else trainer.submit

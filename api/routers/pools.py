@@ -263,7 +263,10 @@ def get_savings(
     responses=error_responses(404, 409),
 )
 def retrain(ctx: Context, db: DbSession, namespace: Namespace, name: Name) -> RetrainOut:
-    """Queue training of the pool's forecaster (409 when no trainer is configured)."""
+    """Queue training of the pool's forecaster from its Prometheus history (on a worker when
+    a broker is configured); the new model version appears under the pool's models. 409
+    when the pool's recorded spec cannot be trained from."""
     pool = _pool(db, namespace, name)
-    task_id = submit_retrain(ctx, pool.namespace, pool.name)
+    spec = pool.spec if isinstance(pool.spec, dict) else {}
+    task_id = submit_retrain(ctx, pool.namespace, pool.name, spec)
     return RetrainOut(namespace=pool.namespace, name=pool.name, queued=True, task_id=task_id)

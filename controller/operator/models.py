@@ -3,9 +3,9 @@ schedule, stored in the state store (artifact bytes in `ModelVersion`), loaded f
 
 Training runs in a background thread of the operator, or as the Celery task
 `harmony.operator.train_pool_model` when `HARMONY_REDIS_URL` is set (the worker
-Deployment then does the work); either way the result lands in the state store, and the
-operator picks it up at its next refresh. Until a model exists the cycle uses the
-reactive baseline and says so (`ModelReady=False`).
+Deployment then does the work, reading the pool's spec from the state store); either way
+the result lands in the state store, and the operator picks it up at its next refresh.
+Until a model exists the cycle uses the reactive baseline and says so (`ModelReady=False`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from controller.clock import Clock
+from controller.errors import HarmonyError
+from controller.operator import records
 from controller.operator.cycle_steps import PoolRuntime
-from controller.operator.spec import PoolConfig
+from controller.operator.spec import InvalidSpec, PoolConfig, parse_spec
 from controller.sources.prometheus import IndicatorQuery, PrometheusConfig, PrometheusSource
 from controller.state.models import ModelVersion, Pool
 
@@ -49,8 +51,6 @@ def train_pool_model(
     config: PoolConfig,
     sessions: sessionmaker[Session],
     clock: Clock,
-    *,
-    max_train_seconds: float | None = None,
 ) -> int:
     """Backfill `spec.model.history` from Prometheus, train, store; the new version's id."""
     from forecaster import ForecasterConfig, train_forecaster
@@ -65,7 +65,7 @@ def train_pool_model(
         context_length=config.context_steps,
         horizon=config.horizon_steps,
         num_threads=1,
-        max_train_seconds=max_train_seconds or 85.0,
+        max_train_seconds=config.max_train_seconds,
         accelerator="cpu",
     )
     model = train_forecaster(
@@ -103,6 +103,47 @@ def train_pool_model(
         return int(version.id)
 
 
+def train_stored_pool(
+    namespace: str,
+    name: str,
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    default_prometheus_url: str | None,
+) -> int:
+    """`train_pool_model` for a pool known by name only (a worker, the API): its spec is the
+    one the operator last recorded in the state store."""
+    with sessions() as session:
+        pool = session.scalar(select(Pool).where(Pool.namespace == namespace, Pool.name == name))
+        if pool is None or pool.deleted_at is not None:
+            raise HarmonyError(
+                f"pool {namespace}/{name} is not in the state store: the operator records a "
+                "PoolAutoscaler at its first cycle; create it, or check the namespace and name"
+            )
+        spec = dict(pool.spec or {})
+    config = trainable_config(namespace, name, spec, default_prometheus_url)
+    return train_pool_model(config, sessions, clock)
+
+
+def trainable_config(
+    namespace: str, name: str, spec: dict[str, Any], default_prometheus_url: str | None
+) -> PoolConfig:
+    """The pool's settings if its recorded spec can be trained from, else a `HarmonyError`
+    naming the field (checked before work is queued, so a retrain never fails unseen)."""
+    try:
+        return parse_spec(namespace, name, spec, default_prometheus_url)
+    except InvalidSpec as error:
+        raise HarmonyError(f"pool {namespace}/{name} cannot be trained: {error}") from None
+
+
+def record_pool(pool: PoolRuntime, sessions: sessionmaker[Session], clock: Clock) -> None:
+    """Put the pool's current spec in the state store, where a worker reads it."""
+    with sessions.begin() as session:
+        config = pool.config
+        records.upsert_pool(
+            session, config, config.namespace, config.name, pool.raw_spec, clock.now()
+        )
+
+
 class StoreForecasterProvider:
     """Latest `ModelVersion` of each pool, loaded once per version and refreshed every
     `refresh_seconds`; asks `submit_training` for a model when there is none or it is old."""
@@ -112,7 +153,7 @@ class StoreForecasterProvider:
         sessions: sessionmaker[Session],
         clock: Clock,
         *,
-        submit_training: Callable[[PoolConfig], None] | None = None,
+        submit_training: Callable[[PoolRuntime], None] | None = None,
         refresh_seconds: float = 60.0,
     ) -> None:
         self._sessions = sessions
@@ -136,7 +177,7 @@ class StoreForecasterProvider:
         if self._submit is not None and (
             found is None or self._clock.now() - found[2] >= pool.config.retrain_every
         ):
-            self._submit(pool.config)
+            self._submit(pool)
             if found is None:
                 pool.model_note = "no trained model yet: training one from Prometheus history"
         return None if found is None else (found[0], found[1])
@@ -173,23 +214,25 @@ class StoreForecasterProvider:
 
 
 class BackgroundTrainer:
-    """Trains at most one model per pool at a time, off the cycle's path."""
+    """Trains at most one model per pool at a time, off the cycle's path: `train` runs in
+    this process's thread, or hands the work to a Celery worker and waits for it there."""
 
-    def __init__(self, train: Callable[[PoolConfig], int], workers: int = 1) -> None:
+    def __init__(self, train: Callable[[PoolRuntime], int], workers: int = 1) -> None:
         self._train = train
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="train")
         self._running: dict[str, Future[int]] = {}
         self._failed_at: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def submit(self, config: PoolConfig) -> None:
+    def submit(self, pool: PoolRuntime) -> None:
+        config = pool.config
         with self._lock:
             running = self._running.get(config.key)
             if running is not None and not running.done():
                 return
             if time.monotonic() - self._failed_at.get(config.key, -1e18) < 600:
                 return  # do not hammer Prometheus after a failure: retry in 10 minutes
-            future = self._executor.submit(self._train, config)
+            future = self._executor.submit(self._train, pool)
             future.add_done_callback(lambda done, key=config.key: self._finished(key, done))
             self._running[config.key] = future
 

@@ -108,6 +108,7 @@ class PoolConfig:
     retrain_every: dt.timedelta = dt.timedelta(hours=24)
     context_steps: int = 48
     horizon_steps: int = 4
+    max_train_seconds: float = 85.0
 
     @property
     def key(self) -> str:
@@ -331,5 +332,8 @@ def parse_spec(
             max(delay_steps + 1, 4)
             if horizon is None
             else _integer(horizon, "spec.model.horizonSteps", low=delay_steps + 1, high=288)
+        ),
+        max_train_seconds=_number(
+            _get(model, "maxTrainSeconds", 85), "spec.model.maxTrainSeconds", low=5, high=3600
         ),
     )

@@ -167,16 +167,42 @@ def test_health_and_readiness(client: TestClient, tmp_path: Path) -> None:
 
 
 @SQLITE_ONLY
-def test_retrain_without_a_trainer_is_409_never_a_fake_success(client: TestClient) -> None:
-    import controller.tasks as tasks
-
+def test_retrain_of_a_spec_that_cannot_be_trained_is_409_naming_the_field(
+    client: TestClient,
+) -> None:
     response = client.post("/api/v1/pools/gpu/a100-train/retrain", headers=ADMIN)
-    if getattr(tasks, "train_pool_model", None) is None:
-        assert response.status_code == 409
-        assert "no trainer is configured" in str(_error(response)["message"])
-    else:
-        assert response.status_code == 202 and response.json()["queued"] is True
+    assert response.status_code == 409
+    message = str(_error(response)["message"])
+    assert message.startswith("pool gpu/a100-train cannot be trained: spec.target")
     assert client.post("/api/v1/pools/gpu/nope/retrain", headers=ADMIN).status_code == 404
+
+
+@SQLITE_ONLY
+def test_retrain_is_queued_in_process_and_its_failure_is_logged(
+    seeded_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sqlalchemy import func, select
+
+    from controller.state.models import ModelVersion, Pool
+    from tests.operator.helpers import pool_spec_document
+
+    sessions = make_session_factory(seeded_engine)
+    with sessions.begin() as db:
+        pool = db.scalar(select(Pool).where(Pool.name == "h100-infer"))
+        assert pool is not None
+        # Trainable, but its Prometheus (port 9, discard) answers nothing.
+        pool.spec = pool_spec_document(prometheus={"url": "http://127.0.0.1:9", "timeout": "1s"})
+    app = create_app(api_settings(seeded_engine), sessions, ManualClock(NOW))
+    with TestClient(app) as client:
+        response = client.post("/api/v1/pools/gpu/h100-infer/retrain", headers=ADMIN)
+        assert response.status_code == 202, response.text
+        assert response.json()["queued"] is True
+        assert response.json()["task_id"].startswith("local-")
+        app.state.harmony.backtests.wait(timeout=60)
+    failures = [r for r in caplog.records if "background job" in r.getMessage()]
+    assert failures and "train_stored_pool" in failures[0].getMessage()
+    with sessions() as db:
+        assert db.scalar(select(func.count()).select_from(ModelVersion)) == 0
 
 
 @SQLITE_ONLY

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
-from controller.tasks import SCENARIO_PREFIX, Case, make_celery, run_cases
+from controller.tasks import SCENARIO_PREFIX, Case, run_cases
 from tests.backtest.helpers import synthetic_scenario
+from tests.celery_worker import celery_worker
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.redis
@@ -23,47 +19,8 @@ pytestmark = pytest.mark.redis
 @pytest.fixture
 def worker(redis_url: str) -> Iterator[str]:
     """A Celery worker subprocess on its own queue; yields the queue name."""
-    queue = f"harmony-test-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "HARMONY_REDIS_URL": redis_url}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "controller.tasks",
-            "worker",
-            "--pool=solo",
-            "-Q",
-            queue,
-            "--loglevel=WARNING",
-            "-n",
-            f"{queue}@%h",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    app = make_celery(redis_url)
-    deadline = time.monotonic() + 90
-    try:
-        while not any(queue in name for reply in app.control.ping(timeout=1.0) for name in reply):
-            if process.poll() is not None:
-                error = process.stderr.read().decode() if process.stderr else ""
-                pytest.fail(f"the Celery worker exited: {error[-2000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail("the Celery worker did not answer a ping within 90 s")
+    with celery_worker(redis_url) as queue:
         yield queue
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_fan_out_equals_in_process(redis_url: str, worker: str) -> None:
