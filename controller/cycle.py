@@ -41,6 +41,7 @@ from controller.operator.cycle_steps import (
     slot_start,
 )
 from controller.sources.base import Source
+from decision.errors import InvalidDecisionInput
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ def run_cycle(pools: Sequence[PoolRuntime], deps: CycleDeps) -> list[PoolOutcome
         observed = list(
             pool_io.map(lambda p: _observe(p, deps, slot_start(now, p.config.interval)), pools)
         )
+        _restore_policy_states(pools, deps)
         marks.append(time.perf_counter())
         samples = forecast_batch(observed, deps.forecasters, deps.num_samples)
         marks.append(time.perf_counter())
@@ -132,6 +134,40 @@ def run_cycle(pools: Sequence[PoolRuntime], deps: CycleDeps) -> list[PoolOutcome
         ),
     )
     return outcomes
+
+
+def _restore_policy_states(pools: Sequence[PoolRuntime], deps: CycleDeps) -> None:
+    """At a pool's first cycle in this process, its policies continue from the state its
+    last cycle saved (this operator before a restart, or the leader before a takeover):
+    the stabilisation window and the calibration posterior survive both."""
+    fresh = [pool for pool in pools if not pool.states_restored]
+    if not fresh:
+        return
+    try:
+        with deps.sessions() as session:
+            saved = records.policy_states(
+                session, [(pool.config.namespace, pool.config.name) for pool in fresh]
+            )
+    except SQLAlchemyError as error:
+        log.warning("policy states not restored, trying at the next cycle: %s", error)
+        return
+    for pool in fresh:
+        pool.states_restored = True
+        for policy in (pool.harmony, pool.reactive):
+            state = saved.get(pool.config.key, {}).get(policy.name)
+            if state is None:
+                continue
+            try:
+                policy.load_state(state)
+            except InvalidDecisionInput as error:
+                log.warning(
+                    "%s: the saved %s state is not usable (%s); starting afresh",
+                    pool.config.key,
+                    policy.name,
+                    error,
+                )
+                continue
+            pool.decided_once.add(policy.name)
 
 
 def _observe(runtime: PoolRuntime, deps: CycleDeps, cycle_at: dt.datetime) -> Observed:
@@ -320,6 +356,7 @@ def _record_results(
                     )
                 else:
                     records.finish_action(session, intent.action_id, False, str(result))
+            states: dict[int, dict[str, Any]] = {}
             for item, outcome in zip(observed, outcomes, strict=True):
                 if item.pool_id is None:
                     continue
@@ -328,6 +365,13 @@ def _record_results(
                     records.add_calibration(
                         session, item.pool_id, item.cycle_at, calibration.to_dict()
                     )
+                if item.decision is not None:
+                    runtime = item.runtime
+                    states[item.pool_id] = {
+                        policy.name: policy.state()
+                        for policy in (runtime.harmony, runtime.reactive)
+                    }
                 item.runtime.last_outcome = outcome
+            records.save_policy_states(session, states)
     except SQLAlchemyError as error:
         log.error("could not record the outcome of this cycle's actions: %s", error)

@@ -65,6 +65,8 @@ class PoolRuntime:
     decided_once: set[str] = field(default_factory=set)
     model_note: str = ""
     last_outcome: PoolOutcome | None = None
+    # Whether the policies' saved state was looked up (once per runtime, at its first cycle).
+    states_restored: bool = False
 
     @classmethod
     def create(cls, config: PoolConfig, raw_spec: dict[str, Any]) -> PoolRuntime:

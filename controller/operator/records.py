@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
 from controller.operator.spec import PoolConfig
@@ -118,14 +118,25 @@ def add_calibration(
     session.add(CalibrationPosterior(pool_id=pool_id, updated_at=at, posterior=posterior))
 
 
-def latest_calibration(session: Session, pool_id: int) -> dict[str, Any] | None:
-    row = session.scalar(
-        select(CalibrationPosterior)
-        .where(CalibrationPosterior.pool_id == pool_id)
-        .order_by(CalibrationPosterior.updated_at.desc(), CalibrationPosterior.id.desc())
-        .limit(1)
-    )
-    return None if row is None else dict(row.posterior)
+def policy_states(session: Session, pools: Sequence[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+    """`namespace/name` → the policy states the pool's last cycle saved (by policy name)."""
+    if not pools:
+        return {}
+    rows = session.execute(
+        select(Pool.namespace, Pool.name, Pool.policy_state).where(
+            tuple_(Pool.namespace, Pool.name).in_(list(pools))
+        )
+    ).all()
+    return {f"{ns}/{name}": dict(state or {}) for ns, name, state in rows}
+
+
+def save_policy_states(session: Session, states: dict[int, dict[str, Any]]) -> None:
+    """Store each pool's (by id) policy states, replacing what its last cycle saved."""
+    if states:
+        session.execute(
+            update(Pool),
+            [{"id": pool_id, "policy_state": state} for pool_id, state in states.items()],
+        )
 
 
 def pending_actions(session: Session, pool_id: int) -> Sequence[Action]:

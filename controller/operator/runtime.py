@@ -44,6 +44,7 @@ class OperatorRuntime:
     _last_slot: dict[str, dt.datetime] = field(default_factory=dict)
     _pending: dict[str, asyncio.Future[PoolOutcome]] = field(default_factory=dict)
     _flusher: asyncio.Task[None] | None = None
+    _leading: bool = False
 
     def is_leader(self) -> bool:
         return self.elector is None or self.elector.is_leader()
@@ -84,8 +85,15 @@ class OperatorRuntime:
 
     async def run_if_due(self, key: str) -> PoolOutcome | None:
         runtime = self.pools.get(key)
-        self.metrics.leader.set(1 if self.is_leader() else 0)
-        if runtime is None or not self.is_leader():
+        leading = self.is_leader()
+        self.metrics.leader.set(1 if leading else 0)
+        if leading and not self._leading:
+            # What this process remembers from an earlier term is stale: the leader since
+            # then saved newer state, which each pool's next cycle restores.
+            for pool in self.pools.values():
+                pool.states_restored = False
+        self._leading = leading
+        if runtime is None or not leading:
             log.debug("%s: not run (%s)", key, "unknown" if runtime is None else "standby")
             return None
         slot = slot_start(self.deps.clock.now(), runtime.config.interval)

@@ -84,6 +84,9 @@ class Pool(Base):
     spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The last status the operator wrote to the custom resource: replicas, conditions.
     status: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Each policy's `state()` after the last cycle (stabilisation history, calibration),
+    # restored by an operator that starts or takes over the lease.
+    policy_state: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
     deleted_at: Mapped[dt.datetime | None] = mapped_column(default=None)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from controller.actuators import SimulatedActuator, SimulatedPool
@@ -21,7 +21,7 @@ from controller.operator.spec import parse_spec
 from controller.sources.replay import TraceReplaySource
 from controller.state import migrate
 from controller.state.db import create_engine_for, make_session_factory
-from controller.state.models import Action, ActionResult, DecisionRecord, ForecastRecord
+from controller.state.models import Action, ActionResult, DecisionRecord, ForecastRecord, Pool
 from tests.operator.helpers import (
     HIGH,
     PEAK_STEPS,
@@ -58,6 +58,7 @@ class Harness:
     def __init__(self, engine: Engine, model: Any | None = None, **spec_changes: Any) -> None:
         self.clock = ManualClock(START + PERIOD * 3 * STEP)
         document = pool_spec_document(**spec_changes)
+        self.document = document
         self.config = parse_spec("fleet", "pool", document, None)
         self.runtime = PoolRuntime.create(self.config, document)
         self.pool = SimulatedPool(
@@ -201,3 +202,42 @@ def test_a_crash_between_decide_and_act_applies_the_action_once(engine: Engine) 
     assert action.idempotency_key == crashed_key[0]
     assert action.result == ActionResult.succeeded
     assert outcome.action is not None and again.action is None
+
+
+def run_to_the_end_of_a_peak(harness: Harness) -> None:
+    for _ in range(PERIOD * 3):
+        harness.step()
+        now = harness.clock.now()
+        if is_peak(now - STEP) and not is_peak(now):
+            return
+    raise AssertionError("no peak ended")
+
+
+@pytest.mark.parametrize("saved", [True, False])
+def test_a_restarted_operator_continues_the_policies_saved_state(
+    engine: Engine, saved: bool
+) -> None:
+    """After a restart (or a takeover) the policies continue from the state the last cycle
+    saved: the calibration posterior keeps what it learnt and the stabilisation window its
+    history. Without that state (the control case) the posterior starts from its prior."""
+    harness = Harness(
+        engine,
+        model=SeasonalNaive(horizon=4),
+        behavior={"scaleDown": {"stabilizationWindow": "5m"}},
+    )
+    run_to_the_end_of_a_peak(harness)
+    peak = harness.pool.current(harness.config.key).desired
+    before = harness.runtime.harmony.state()
+    assert before["calibration"]["updates"] > 0 and max(before["history"]) == peak
+    if not saved:
+        with harness.sessions.begin() as session:
+            session.execute(update(Pool).values(policy_state={}))
+    harness.runtime = PoolRuntime.create(harness.config, harness.document)  # a new process
+    outcome = harness.step()
+    after = harness.runtime.harmony.state()
+    assert outcome.recommended == peak, outcome.reason  # the window holds either way
+    if saved:
+        assert after["calibration"]["updates"] > before["calibration"]["updates"]
+        assert after["history"][:-1] == before["history"][1:]
+    else:
+        assert after["calibration"]["updates"] < before["calibration"]["updates"]
