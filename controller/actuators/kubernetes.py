@@ -6,7 +6,11 @@ for any kind in `controller.operator.permissions.SCALE_TARGETS`. A pool's replic
 - usable, for node pools (a `nodeSelector` is registered): nodes matching it that
   advertise at least `gpus_per_replica` allocatable `nvidia.com/gpu`; a node that exists
   but does not advertise its GPUs yet is in flight until `creationTimestamp + delay`;
-- usable, for workloads: the `/scale` `status.replicas`, capped at desired.
+- usable, for workloads: the `/scale` `status.replicas`, capped at desired;
+- pinned, for node pools: usable nodes running a pod that must not be disrupted
+  (`karpenter.sh/do-not-disrupt: "true"` or cluster-autoscaler's `safe-to-evict: "false"`);
+  the policies never scale below them. Which node a scale-down removes is the
+  infrastructure provider's choice: the floor leaves it enough unpinned nodes to remove.
 
 A 409 conflict, 429 or 5xx is retried with exponential backoff; a 403 raises a
 `HarmonyError` naming the missing permission; a 404 names the missing target.
@@ -38,6 +42,13 @@ log = logging.getLogger(__name__)
 CLUSTER_SCOPED_KINDS = frozenset({"NodePool"})
 RETRIED_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
 MERGE_PATCH = "application/merge-patch+json"
+# Pod annotations (key, value) that forbid removing the node the pod runs on.
+DO_NOT_DISRUPT = frozenset(
+    {
+        ("karpenter.sh/do-not-disrupt", "true"),
+        ("cluster-autoscaler.kubernetes.io/safe-to-evict", "false"),
+    }
+)
 T = TypeVar("T")
 
 
@@ -104,6 +115,10 @@ class KubernetesScaleActuator:
         # Desired count each pool's `current` last read: `scale` in the same cycle reuses it.
         self._desired_seen: dict[str, tuple[float, int]] = {}
         self._fresh_seconds = 5.0
+        # Nodes running do-not-disrupt pods: one cluster-wide pod listing serves every node
+        # pool of a cycle's batch.
+        self._pinned_nodes: tuple[float, frozenset[str]] = (-1e18, frozenset())
+        self._pods_lock = threading.Lock()
         self._lock = threading.Lock()
         self.patches = 0  # scale patches sent (for metrics and tests)
 
@@ -221,7 +236,31 @@ class KubernetesScaleActuator:
         not_started = pending - len(in_flight)
         if not_started > 0:
             in_flight.append(InFlight(not_started, now + binding.provisioning_delay))
-        return ReplicaState(usable=usable, in_flight=tuple(in_flight), observed_at=now)
+        pinned_nodes = self._nodes_running_do_not_disrupt_pods(binding)
+        pinned = sum(1 for node in advertising if _name(node) in pinned_nodes)
+        return ReplicaState(
+            usable=usable, in_flight=tuple(in_flight), observed_at=now, pinned=min(pinned, usable)
+        )
+
+    def _nodes_running_do_not_disrupt_pods(self, binding: ScaleBinding) -> frozenset[str]:
+        with self._pods_lock:
+            listed_at, nodes = self._pinned_nodes
+            if time.monotonic() - listed_at <= self._fresh_seconds:
+                return nodes
+            listing = self._call(
+                binding,
+                "list-pods",
+                lambda: self._core.list_pod_for_all_namespaces(
+                    _request_timeout=self._timeout, _preload_content=False
+                ),
+            )
+            nodes = frozenset(
+                str(pod["spec"]["nodeName"])
+                for pod in _json(listing).get("items", [])
+                if _blocks_disruption(pod)
+            )
+            self._pinned_nodes = (time.monotonic(), nodes)
+            return nodes
 
     def _get_scale(self, target: TargetRef) -> dict[str, Any]:
         if target.kind in CLUSTER_SCOPED_KINDS:
@@ -280,8 +319,10 @@ class KubernetesScaleActuator:
             except ApiException as error:
                 status = int(error.status or 0)
                 if status == 403:
-                    if verb == "list-nodes":
-                        permission = missing_permission("list", "", "nodes", None)
+                    if verb in ("list-nodes", "list-pods"):
+                        permission = missing_permission(
+                            "list", "", verb.removeprefix("list-"), None
+                        )
                     else:
                         permission = missing_permission(
                             verb,
@@ -319,6 +360,21 @@ def _json(response: Any) -> dict[str, Any]:
         return response
     data = response.data if hasattr(response, "data") else response
     return dict(json.loads(data))
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("name") or "")
+
+
+def _blocks_disruption(pod: Mapping[str, Any]) -> bool:
+    """A pod bound to a node, not finished or leaving, that asks not to be disrupted."""
+    metadata = pod.get("metadata") or {}
+    if not (pod.get("spec") or {}).get("nodeName") or metadata.get("deletionTimestamp"):
+        return False
+    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        return False
+    annotations = metadata.get("annotations") or {}
+    return any(str(annotations.get(key, "")).lower() == value for key, value in DO_NOT_DISRUPT)
 
 
 def _matches(node: Mapping[str, Any], selector: Mapping[str, str]) -> bool:

@@ -4,7 +4,7 @@ The Helm chart's RBAC templates grant exactly these (its test compares the rende
 ClusterRole and Role with this module), so a new API call is paired with a new rule here.
 
 - `OPERATOR_RULES`: cluster-wide rules (ClusterRole) for watching `PoolAutoscaler`s,
-  writing their status, posting Events and reading nodes.
+  writing their status, posting Events, reading nodes and listing pods (do-not-disrupt).
 - `LEADER_ELECTION_RULES`: namespaced rules (Role in the operator's own namespace) for
   the `coordination.k8s.io` Lease that makes exactly one operator replica act.
 - `SCALE_TARGETS`: every kind a `PoolAutoscaler` may target, kind → (apiGroup, resource);
@@ -56,6 +56,12 @@ OPERATOR_RULES: list[dict[str, Any]] = [
         "apiGroups": [""],
         "resources": ["nodes"],
         "verbs": ["get", "list"],
+    },
+    {
+        # Nodes running do-not-disrupt pods are never scaled away.
+        "apiGroups": [""],
+        "resources": ["pods"],
+        "verbs": ["list"],
     },
 ]
 

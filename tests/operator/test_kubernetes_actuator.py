@@ -45,6 +45,7 @@ async def api() -> AsyncIterator[tuple[Any, KubernetesScaleActuator]]:
         mock.resources["v1/nodes"] = kmock.ResourceInfo(
             kind="Node", namespaced=False, verbs={"list"}
         )
+        mock.resources["v1/pods"] = kmock.ResourceInfo(kind="Pod", namespaced=True, verbs={"list"})
         configuration = k8s.Configuration(host=str(server.url).rstrip("/"))
         actuator = KubernetesScaleActuator(
             k8s.ApiClient(configuration), ManualClock(NOW), backoff_seconds=0.01
@@ -106,8 +107,9 @@ def node(name: str, gpus: int, created: dt.datetime) -> dict[str, Any]:
     }
 
 
-async def test_gpu_nodes_count_only_once_they_advertise_their_gpus(api: Any) -> None:
-    mock, actuator = api
+def gpu_node_pool(mock: Any, actuator: KubernetesScaleActuator) -> None:
+    """A MachineDeployment of 4 nodes: two advertise their GPUs, one is joining, and one
+    is still to be created; a node of another pool beside them."""
     mock.objects[MACHINE_DEPLOYMENTS, "fleet", "md"] = {
         "metadata": {"name": "md", "namespace": "fleet"},
         "spec": {"replicas": 4},
@@ -133,9 +135,58 @@ async def test_gpu_nodes_count_only_once_they_advertise_their_gpus(api: Any) -> 
             target, dt.timedelta(minutes=10), node_selector={"pool": "h100"}, gpus_per_replica=8
         ),
     )
+
+
+def pod(name: str, node_name: str, annotations: dict[str, str], **extra: Any) -> dict[str, Any]:
+    metadata = {"name": name, "namespace": "jobs", "annotations": annotations}
+    metadata.update(extra.pop("metadata", {}))
+    return {"metadata": metadata, "spec": {"nodeName": node_name}, **extra}
+
+
+async def test_gpu_nodes_count_only_once_they_advertise_their_gpus(api: Any) -> None:
+    mock, actuator = api
+    gpu_node_pool(mock, actuator)
     state = await asyncio.to_thread(actuator.current, "fleet/md")
     assert state.usable == 2  # Ready is not enough: the joining node has no GPUs yet
     assert state.desired == 4
     ready_times = sorted(entry.ready_at for entry in state.in_flight)
     # The joining node is due 10 minutes after it appeared; the one not started yet, from now.
     assert ready_times == [NOW + dt.timedelta(minutes=6), NOW + dt.timedelta(minutes=10)]
+    assert state.pinned == 0
+
+
+async def test_nodes_running_do_not_disrupt_pods_are_pinned(api: Any) -> None:
+    mock, actuator = api
+    gpu_node_pool(mock, actuator)
+    keep = {"karpenter.sh/do-not-disrupt": "true"}
+    pods = {
+        "training": pod("training", "ready-1", keep, status={"phase": "Running"}),
+        "batch": pod(
+            "batch",
+            "ready-1",
+            {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"},
+            status={"phase": "Running"},
+        ),
+        "finished": pod("finished", "ready-2", keep, status={"phase": "Succeeded"}),
+        "leaving": pod(
+            "leaving", "ready-2", keep, metadata={"deletionTimestamp": "2026-03-01T11:59:00Z"}
+        ),
+        "evictable": pod("evictable", "ready-2", {"karpenter.sh/do-not-disrupt": "false"}),
+        "waiting": pod("waiting", "joining", keep, status={"phase": "Pending"}),
+        "elsewhere": pod("elsewhere", "elsewhere", keep, status={"phase": "Running"}),
+    }
+    for name, document in pods.items():
+        mock.objects["v1/pods", "jobs", name] = document
+    state = await asyncio.to_thread(actuator.current, "fleet/md")
+    # ready-1 only: finished, leaving and evictable pods do not pin ready-2, the joining
+    # node is not capacity yet, and the other pool's node is not this pool's.
+    assert (state.usable, state.pinned) == (2, 1)
+
+
+async def test_a_refused_pod_listing_names_the_permission(api: Any) -> None:
+    mock, actuator = api
+    gpu_node_pool(mock, actuator)
+    mock["get /api/v1/pods"] << 403 << {"kind": "Status", "code": 403, "message": "forbidden"}
+    with pytest.raises(PermissionDenied) as denied:
+        await asyncio.to_thread(actuator.current, "fleet/md")
+    assert denied.value.permission == "list on pods (apiGroup core) cluster-wide"
