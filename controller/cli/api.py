@@ -13,7 +13,9 @@ console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def api(
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 in a pod)."),
-    port: int = typer.Option(8080, min=1, max=65535, help="Port to listen on."),
+    port: int = typer.Option(
+        8000, min=1, max=65535, help="Port to listen on (the operator's health port is 8080)."
+    ),
     workers: int = typer.Option(
         1, min=1, max=64, help="Server processes (each with its own connection pool)."
     ),
