@@ -105,3 +105,13 @@ def test_local_defaults_follow_the_data_directory(
     settings = get_settings()
     assert settings.database_url == f"sqlite:///{tmp_path / 'harmony.db'}"
     assert settings.model_dir == tmp_path / "models"
+
+
+def test_operators_of_other_namespaces_elect_their_leaders_apart() -> None:
+    from controller.cli.operator import default_lease_name
+
+    assert default_lease_name([]) == "harmony-operator"
+    gpu = default_lease_name(["gpu-a", "gpu-b"])
+    assert gpu == default_lease_name(["gpu-b", "gpu-a", "gpu-a"])  # replicas of one set
+    assert gpu.startswith("harmony-operator-") and len(gpu) <= 63
+    assert gpu != default_lease_name(["gpu-a"]) != default_lease_name([])

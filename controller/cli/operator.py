@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import faulthandler
+import hashlib
 import logging
 import os
 import signal
@@ -17,6 +18,15 @@ console = Console(stderr=True, highlight=False, soft_wrap=True)
 CRASH_EXIT_CODE = 75
 
 
+def default_lease_name(namespaces: list[str]) -> str:
+    """One Lease per set of watched namespaces: operators of disjoint sets must not stand
+    by for each other, and replicas of one set must share theirs."""
+    if not namespaces:
+        return "harmony-operator"
+    digest = hashlib.sha256(",".join(sorted(set(namespaces))).encode()).hexdigest()[:10]
+    return f"harmony-operator-{digest}"
+
+
 def operator(
     namespace: list[str] = typer.Option(
         [], "--namespace", "-n", help="Watch only this namespace (repeatable); default: all."
@@ -24,7 +34,11 @@ def operator(
     lease_namespace: str = typer.Option(
         "default", help="Namespace of the leader-election Lease (the operator's own)."
     ),
-    lease_name: str = typer.Option("harmony-operator", help="Name of the Lease."),
+    lease_name: str = typer.Option(
+        "",
+        help="Name of the Lease (default: harmony-operator, plus a digest of the watched "
+        "namespaces when --namespace is given, so operators of other namespaces act too).",
+    ),
     identity: str = typer.Option("", help="This replica's name in the Lease (default: host-pid)."),
     leader_election: bool = typer.Option(
         True, help="Act only while holding the Lease (keep on with more than one replica)."
@@ -57,7 +71,7 @@ def operator(
     settings = get_settings()
     options = OperatorOptions(
         namespace=lease_namespace,
-        lease_name=lease_name,
+        lease_name=lease_name or default_lease_name(namespace),
         identity=identity or None,
         leader_election=leader_election,
         lease_seconds=lease_seconds,
