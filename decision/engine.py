@@ -100,15 +100,12 @@ class DemandAnalysis:
     def kept_beyond_samples(self, level: float) -> int:
         """`kept_count` for a level too small for S samples to show: each step before the
         delay keeps its extrapolated tail (capped at what is ready)."""
-        levels = np.asarray([level])
-        tails = [
-            extrapolated_quantile(column, levels, self.spec.credible_level)
-            for column in self.sorted_before.T
-        ]
-        if not tails:
+        if self.delay == 0:
             return 0
-        kept = kept_replicas(np.concatenate(tails)[None, :], self.ready[: self.delay])
-        return int(kept.max())
+        tails = extrapolated_quantile(
+            self.sorted_before, np.asarray([level]), self.spec.credible_level
+        )
+        return int(kept_replicas(tails, self.ready[: self.delay]).max())
 
     def covering_all(self) -> int:
         """Fewest replicas without shortfall in any sample (the oracle's count)."""
@@ -149,11 +146,7 @@ class DemandAnalysis:
         tail extrapolated at level / W per step (so that the union over the W steps stays
         within the level)."""
         per_step = np.asarray(levels, dtype=np.float64) / self.sorted_after.shape[1]
-        columns = [
-            extrapolated_quantile(column, per_step, self.spec.credible_level)
-            for column in self.sorted_after.T
-        ]
-        return np.stack(columns, axis=1)
+        return extrapolated_quantile(self.sorted_after, per_step, self.spec.credible_level)
 
     def beyond_samples(self, levels: FloatArray) -> IntArray:
         """`[len(levels)]` fewest replicas covering the extrapolated tail at each level

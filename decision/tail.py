@@ -34,19 +34,19 @@ def tail_sample_count(sample_count: int) -> int:
 def extrapolated_quantile(
     sorted_values: FloatArray, levels: FloatArray, credible_level: float
 ) -> FloatArray:
-    """`[len(levels)]` upper-tail quantiles at exceedance probabilities `levels` of the
-    ascending samples `sorted_values` (module docstring), each >= the largest sample."""
+    """Upper-tail quantiles at exceedance probabilities `levels` of samples sorted
+    ascending along axis 0 (module docstring), each >= the largest sample: `[L]` for
+    `[S]` samples, `[L, W]` for `[S, W]` (one tail per column)."""
     levels = np.asarray(levels, dtype=np.float64)
-    count = sorted_values.size
-    largest = float(sorted_values[-1])
+    values = np.asarray(sorted_values, dtype=np.float64)
+    count = values.shape[0]
+    largest = values[-1]
     tail = tail_sample_count(count)
     if tail < 1:
-        return np.full(levels.shape, largest)
-    threshold = float(sorted_values[count - tail - 1])
-    excess = float(np.sum(sorted_values[count - tail :] - threshold))
-    if excess <= 0:
-        return np.full(levels.shape, largest)
+        return np.broadcast_to(largest, (levels.size, *largest.shape)).copy()
+    threshold = values[count - tail - 1]
+    excess = np.sum(values[count - tail :] - threshold, axis=0)
     scale = excess / float(special.gammaincinv(tail, 1.0 - credible_level))
-    quantile = threshold + scale * np.log((tail / count) / levels)
-    result: FloatArray = np.maximum(quantile, largest)
+    log_ratio = np.log((tail / count) / levels).reshape(-1, *([1] * largest.ndim))
+    result: FloatArray = np.maximum(threshold + scale * log_ratio, largest)
     return result

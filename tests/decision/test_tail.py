@@ -62,3 +62,11 @@ def test_an_overconfident_forecaster_still_meets_a_small_epsilon() -> None:
         start_replicas=100,
     )
     assert shortfall[1000:].mean() <= 1.5 * spec.sla_epsilon
+
+
+def test_columns_get_one_tail_each() -> None:
+    columns = np.sort(np.random.default_rng(4).gamma(2.0, 3.0, (100, 3)), axis=0)
+    together = extrapolated_quantile(columns, LEVELS, 0.9)
+    for index in range(3):
+        alone = extrapolated_quantile(columns[:, index], LEVELS, 0.9)
+        np.testing.assert_allclose(together[:, index], alone)
