@@ -34,7 +34,7 @@ import numpy.typing as npt
 from decision.errors import InvalidDecisionInput
 
 DEFAULT_LEVELS: tuple[float, ...] = tuple(
-    float(level) for level in np.geomspace(1e-3, 0.5, 25).round(7)
+    float(level) for level in np.geomspace(1e-5, 0.5, 45).round(9)
 )
 DEFAULT_PRIOR_STRENGTH = 20.0
 DEFAULT_FORGETTING = 0.99

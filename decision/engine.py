@@ -5,8 +5,10 @@ fall short at some step of the decision window (horizon indices 0 .. d + W - 1; 
 before the delay d only through replicas removed now), treats that Monte-Carlo estimate as
 uncertain with a Beta posterior (Jeffreys prior Beta(1/2, 1/2), k of S samples short:
 Beta(k + 1/2, S - k + 1/2)) and keeps the r whose upper credible bound is within the
-effective ε. Among those it takes the cheapest expected cost: replica-hours times price plus
-expected shortfall unit-hours times penalty (with no penalty: the fewest replicas).
+effective ε; an ε too small for S samples to show is met by the samples' upper tail,
+extrapolated (decision.tail). Among those it takes the cheapest expected cost:
+replica-hours times price plus expected shortfall unit-hours times penalty (with no
+penalty: the fewest replicas).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from decision.shortfall import (
     smallest_count_allowing,
     usable_replicas,
 )
+from decision.tail import extrapolated_quantile
 from decision.types import BindingConstraint, FloatArray, IntArray, PoolObservation, PoolSpec
 
 
@@ -79,12 +82,13 @@ class DemandAnalysis:
         self.sorted_requirements = np.sort(
             required_replicas(after, self.ready[self.delay :], self.total)
         )
-        self.sorted_kept = np.sort(
-            kept_replicas(in_replicas[:, : self.delay], self.ready[: self.delay]), axis=0
-        )
+        self.sorted_before = np.sort(in_replicas[:, : self.delay], axis=0)
+        # Sorted as their input: kept_replicas is non-decreasing in demand.
+        self.sorted_kept = kept_replicas(self.sorted_before, self.ready[: self.delay])
         # Demand-side requirement after the delay, free of in-flight effects: what the
         # calibration compares the realised demand with.
         self.sorted_planned_demand = np.sort(after.max(axis=1))
+        self.sorted_after = np.sort(after, axis=0)
         self._step_shortfall: StepShortfall | None = None
 
     def kept_count(self, allowed: int) -> int:
@@ -92,6 +96,16 @@ class DemandAnalysis:
         most `allowed` samples short (0 with no delay)."""
         columns = self.sorted_kept.T
         return max((smallest_count_allowing(column, allowed) for column in columns), default=0)
+
+    def kept_beyond_samples(self, level: float) -> int:
+        """`kept_count` for a level too small for S samples to show: each step before the
+        delay keeps its extrapolated tail (capped at what is ready)."""
+        if self.delay == 0:
+            return 0
+        tails = extrapolated_quantile(
+            self.sorted_before, np.asarray([level]), self.spec.credible_level
+        )
+        return int(kept_replicas(tails, self.ready[: self.delay]).max())
 
     def covering_all(self) -> int:
         """Fewest replicas without shortfall in any sample (the oracle's count)."""
@@ -127,16 +141,29 @@ class DemandAnalysis:
             utilization = np.where(capacity > 0, served / capacity, 1.0)
         return float(np.clip(utilization[self.delay :].max(axis=1), 0.0, 1.0).mean())
 
+    def tail_demand(self, levels: FloatArray) -> FloatArray:
+        """`[len(levels), W]` demand in replicas at each window step after the delay, its
+        tail extrapolated at level / W per step (so that the union over the W steps stays
+        within the level)."""
+        per_step = np.asarray(levels, dtype=np.float64) / self.sorted_after.shape[1]
+        return extrapolated_quantile(self.sorted_after, per_step, self.spec.credible_level)
+
+    def beyond_samples(self, levels: FloatArray) -> IntArray:
+        """`[len(levels)]` fewest replicas covering the extrapolated tail at each level
+        (for levels too small for S samples to show)."""
+        return required_replicas(self.tail_demand(levels), self.ready[self.delay :], self.total)
+
     def planned_counts(self, levels: FloatArray) -> IntArray:
         """Replicas the engine would plan (demand side) at each calibration level: the
-        fewest covering all but the allowed number of samples (all of them when S is too
-        small for the level)."""
-        allowed = np.maximum(
-            max_allowed_exceedances_at(self.sample_count, self.spec.credible_level, levels), 0
-        )
-        position = np.maximum(self.sample_count - allowed - 1, 0)
+        fewest covering all but the allowed number of samples (the extrapolated tail when S
+        is too small for the level)."""
+        allowed = max_allowed_exceedances_at(self.sample_count, self.spec.credible_level, levels)
+        position = np.clip(self.sample_count - allowed - 1, 0, self.sample_count - 1)
         planned = ceil_replicas(self.sorted_planned_demand[position])
         planned[allowed >= self.sample_count] = 0
+        beyond = allowed < 0
+        if beyond.any():
+            planned[beyond] = ceil_replicas(self.tail_demand(levels[beyond]).max(axis=1))
         return planned
 
     def _capacity(self, candidates: IntArray) -> FloatArray:
@@ -176,11 +203,13 @@ def plan_replicas(analysis: DemandAnalysis, epsilon: float) -> Plan:
     binding = BindingConstraint.sla
     if allowed < 0:
         # S is too small to show a probability this low even with no sample short.
-        sla_replicas = int(requirements[-1])
+        beyond = int(analysis.beyond_samples(np.asarray([epsilon]))[0])
+        sla_replicas = max(int(requirements[-1]), beyond)
+        kept = max(analysis.kept_count(0), analysis.kept_beyond_samples(epsilon))
         binding = BindingConstraint.sample_size
     else:
         sla_replicas = smallest_count_allowing(requirements, allowed)
-    kept = analysis.kept_count(max(allowed, 0))
+        kept = analysis.kept_count(allowed)
     if sla_replicas > spec.max_replicas:
         return Plan(spec.max_replicas, BindingConstraint.infeasible, sla_replicas, kept)
     if kept > sla_replicas:

@@ -84,9 +84,10 @@ def engine_clause(binding: BindingConstraint, context: ReasonContext) -> str:
         )
     if binding is BindingConstraint.sample_size:
         return (
-            f"they cover all {context.sample_count} samples over {context.window}, too few "
-            f"samples to show a shortfall probability within ε={epsilon} "
-            f"at {percent(context.spec.credible_level)} credibility"
+            f"they cover the forecast's upper tail over {context.window}, extrapolated beyond "
+            f"its {context.sample_count} samples: too few samples to show a shortfall "
+            f"probability within ε={epsilon} at {percent(context.spec.credible_level)} "
+            "credibility"
         )
     if binding is BindingConstraint.infeasible:
         return (

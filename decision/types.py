@@ -231,7 +231,7 @@ class BindingConstraint(StrEnum):
     sla = "sla"  # the fewest replicas whose shortfall bound stays within the effective ε
     cost = "cost"  # more replicas than the SLA needs, because the shortfall penalty pays for them
     keep_until_ready = "keep_until_ready"  # replicas the steps before the delay still need
-    sample_size = "sample_size"  # too few samples to show ε; covering every sample instead
+    sample_size = "sample_size"  # too few samples to show ε; the extrapolated tail instead
     infeasible = "infeasible"  # no count within bounds meets ε: the maximum
     policy = "policy"  # a baseline's own rule
     hold = "hold"  # nothing to change (within tolerance, or no reason to move)

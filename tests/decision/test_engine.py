@@ -86,13 +86,24 @@ def test_no_feasible_count_gives_the_maximum_and_says_so() -> None:
     assert "30 would be needed" in decision.reason
 
 
-def test_too_few_samples_cover_every_sample() -> None:
+def test_too_few_samples_extrapolate_the_tail() -> None:
     spec = PoolSpec(capacity_per_replica=1.0, sla_epsilon=0.001)
     samples = np.linspace(1.0, 9.0, 20)[:, None]
     decision = make_policy("harmony", spec).decide(observation(9), samples)
-    assert decision.replicas == 9
+    # Beyond the largest sample (9): decision.tail's quantile at 0.001, 21.3.
+    assert decision.replicas == 22
     assert decision.binding is BindingConstraint.sample_size
-    assert "20 samples" in decision.reason
+    assert "extrapolated beyond its 20 samples" in decision.reason
+
+
+def test_scale_down_beyond_the_samples_keeps_the_extrapolated_tail() -> None:
+    spec = PoolSpec(capacity_per_replica=1.0, provisioning_delay_steps=1, sla_epsilon=0.001,
+                    stabilization_steps=1)  # fmt: skip
+    busy_now = np.linspace(10.0, 12.0, 20)
+    samples = np.stack([busy_now, np.full(20, 2.0)], axis=1)  # quiet from t+1
+    decision = make_policy("harmony", spec).decide(observation(30), samples)
+    assert decision.binding is BindingConstraint.keep_until_ready
+    assert decision.replicas > 12
 
 
 def test_penalty_buys_replicas_beyond_the_sla_minimum() -> None:
