@@ -6,6 +6,8 @@
 - `ETSBaseline`: exponential smoothing (additive error, damped additive trend) per
   indicator, parameters fitted on the training data, state re-estimated from each
   context window, sample paths simulated from the model (statsmodels).
+Like `Forecaster`, each raises samples below the training minimum to it unless given
+`sample_floor="none"`, so that baselines and model are compared on the same footing.
 The flow's ablation (same encoder, Gaussian head) is `train_forecaster` with
 `ForecasterConfig(head="gaussian")`.
 """
@@ -19,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from forecaster.base import FloatArray, SampleSummaries, check_context
+from forecaster.config import FloorKind
 
 _MAX_RESIDUAL_PATHS = 20_000
 
@@ -32,6 +35,14 @@ def forward_fill(context: FloatArray) -> FloatArray:
     first_seen = np.argmax(observed, axis=1)[:, None, :]
     source = np.where(last_seen >= 0, last_seen, first_seen)
     return np.take_along_axis(np.nan_to_num(context), source, axis=1)
+
+
+def sample_floor_of(values: FloatArray, kind: FloorKind) -> FloatArray:
+    """`[N]` lowest value a sample may take: the training minimum, or -inf for "none"."""
+    if kind == "none":
+        return np.full(values.shape[1], -np.inf)
+    result: FloatArray = np.nanmin(values, axis=0)
+    return result
 
 
 def _residual_paths(values: FloatArray, lag: int, horizon: int) -> FloatArray:
@@ -66,6 +77,7 @@ class _ResidualBaseline(SampleSummaries):
         context_length: int,
         horizon: int,
         noise: Literal["empirical", "gaussian"],
+        floor: FloatArray,
     ) -> None:
         if residuals.shape[0] > _MAX_RESIDUAL_PATHS:
             keep = np.linspace(0, residuals.shape[0] - 1, _MAX_RESIDUAL_PATHS).astype(int)
@@ -75,6 +87,7 @@ class _ResidualBaseline(SampleSummaries):
         self.horizon = horizon
         self.noise = noise
         self.num_indicators = residuals.shape[2]
+        self.floor = floor
 
     def anchor(self, filled: FloatArray) -> FloatArray:
         raise NotImplementedError
@@ -98,7 +111,7 @@ class _ResidualBaseline(SampleSummaries):
         else:
             std = self.residuals.std(axis=0)
             noise = generator.standard_normal((batch, num_samples, *std.shape)) * std
-        result: FloatArray = point[:, None] + noise
+        result: FloatArray = np.maximum(point[:, None] + noise, self.floor)
         return result
 
 
@@ -111,9 +124,16 @@ class LastValueBaseline(_ResidualBaseline):
         context_length: int,
         horizon: int,
         noise: Literal["empirical", "gaussian"] = "empirical",
+        sample_floor: FloorKind = "training_min",
     ) -> None:
         data = np.asarray(values, dtype=np.float64)
-        super().__init__(_residual_paths(data, 1, horizon), context_length, horizon, noise)
+        super().__init__(
+            _residual_paths(data, 1, horizon),
+            context_length,
+            horizon,
+            noise,
+            sample_floor_of(data, sample_floor),
+        )
         self.name = "last-value" if noise == "empirical" else "last-value-gaussian"
 
     def anchor(self, filled: FloatArray) -> FloatArray:
@@ -124,7 +144,12 @@ class SeasonalNaiveBaseline(_ResidualBaseline):
     """The value one season (e.g. one day) earlier + empirical seasonal residuals."""
 
     def __init__(
-        self, values: npt.ArrayLike, context_length: int, horizon: int, season_steps: int
+        self,
+        values: npt.ArrayLike,
+        context_length: int,
+        horizon: int,
+        season_steps: int,
+        sample_floor: FloorKind = "training_min",
     ) -> None:
         if season_steps < horizon or season_steps > context_length:
             raise ValueError(
@@ -133,7 +158,11 @@ class SeasonalNaiveBaseline(_ResidualBaseline):
             )
         data = np.asarray(values, dtype=np.float64)
         super().__init__(
-            _residual_paths(data, season_steps, horizon), context_length, horizon, "empirical"
+            _residual_paths(data, season_steps, horizon),
+            context_length,
+            horizon,
+            "empirical",
+            sample_floor_of(data, sample_floor),
         )
         self.season_steps = season_steps
         self.name = "seasonal-naive"
@@ -148,10 +177,17 @@ class ETSBaseline(SampleSummaries):
 
     name = "ets"
 
-    def __init__(self, values: npt.ArrayLike, context_length: int, horizon: int) -> None:
+    def __init__(
+        self,
+        values: npt.ArrayLike,
+        context_length: int,
+        horizon: int,
+        sample_floor: FloorKind = "training_min",
+    ) -> None:
         from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
         data = forward_fill(np.asarray(values, dtype=np.float64)[None])[0]
+        self.floor = sample_floor_of(data, sample_floor)
         self.context_length = context_length
         self.horizon = horizon
         self.num_indicators = data.shape[1]
@@ -206,4 +242,5 @@ class ETSBaseline(SampleSummaries):
                     result[window, :, :, column] = (
                         np.asarray(paths).reshape(self.horizon, num_samples).T
                     )
-        return result
+        clamped: FloatArray = np.maximum(result, self.floor)
+        return clamped

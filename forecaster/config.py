@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 HeadKind = Literal["flow", "gaussian"]
+FloorKind = Literal["training_min", "none"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,10 @@ class ForecasterConfig:
     flow_bins: int = 8
     flow_tail_bound: float = 6.0
     min_scale: float = 1e-3
+    # Samples below each indicator's training minimum are raised to it: demand and usage
+    # are never negative, and a flow or Gaussian on a series that sits at zero half of the
+    # time otherwise puts much of its mass below zero. "none" keeps the raw samples.
+    sample_floor: FloorKind = "training_min"
     # Per-window normalisation: variance floor in units of the global scale.
     revin_variance_floor: float = 1e-2
     # Calendar tokens (hour of day, day of week as sin/cos) at this hierarchy level.
@@ -67,6 +72,10 @@ class ForecasterConfig:
             (self.max_epochs >= 1, "max_epochs must be >= 1"),
             (self.flow_layers >= 1, "flow_layers must be >= 1"),
             (self.early_stopping in ("crps", "nll"), "early_stopping must be 'crps' or 'nll'"),
+            (
+                self.sample_floor in ("training_min", "none"),
+                "sample_floor must be 'training_min' or 'none'",
+            ),
         ]
         for ok, message in checks:
             if not ok:

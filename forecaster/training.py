@@ -189,6 +189,9 @@ def train_forecaster(
         torch.set_num_threads(config.num_threads)
     pl.seed_everything(config.seed, workers=True, verbose=False)
     network = ForecastNetwork(config, list(levels))
+    floor = np.nanmin(data, axis=0) if config.sample_floor == "training_min" else None
+    if floor is not None:
+        network.set_floor(torch.as_tensor(scaler.transform(floor), dtype=torch.float32))
     module = ForecasterModule(network, config)
     datamodule = WindowDataModule(
         scaler.transform(data).astype(np.float32),
@@ -227,7 +230,7 @@ def train_forecaster(
         "step_seconds": step_seconds,
         "epochs": best.epochs,
         "best_epoch": best.best_epoch,
-        "spread": [round(float(value), 3) for value in spread],
+        "spread": [[round(value, 3) for value in step] for step in spread],
         monitor: best.best_score,
         "train_windows": len(split.train_starts),
         "validation_windows": len(split.validation_starts),
@@ -242,6 +245,7 @@ def train_forecaster(
         network=network,
         names=names,
         metadata=metadata,
+        floor=floor,
     )
 
 
@@ -250,31 +254,33 @@ SPREAD_GRID = (0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0, 2.5, 3.0)
 
 def calibrate_spread(
     network: ForecastNetwork, datamodule: WindowDataModule, config: ForecasterConfig
-) -> list[float]:
-    """Widen (or narrow) each indicator's predictive spread to its best validation CRPS.
+) -> list[list[float]]:
+    """Widen (or narrow) the predictive spread of each horizon step and indicator to its
+    best validation CRPS; returns the factors `[H][N]`.
 
     Samples are drawn once; the deviation of each from the Gaussian projection's centre is
-    scaled by each factor of `SPREAD_GRID`, and each indicator keeps the factor with the
-    lowest CRPS over the validation windows. Guards against the under-dispersion that
-    early stopping leaves when training stops before the scales have settled.
+    scaled by each factor of `SPREAD_GRID` and then clamped at the floor, as `sample` does,
+    and each (step, indicator) keeps the factor with the lowest CRPS over the validation
+    windows. Guards against the under-dispersion that early stopping leaves when training
+    stops before the scales have settled, which grows with the lead time.
     """
     generator = torch.Generator().manual_seed(config.seed)
-    scores = torch.zeros(len(SPREAD_GRID), network.num_indicators)
+    scores = torch.zeros(len(SPREAD_GRID), network.horizon, network.num_indicators)
     with torch.no_grad():
         for batch in datamodule.val_dataloader():
             context, calendar, target = batch
             prediction = network(context, calendar)
-            draws = network.sample(prediction, config.validation_samples, generator)
+            draws = network.sample(prediction, config.validation_samples, generator, clamp=False)
             centre = (
                 prediction.window_centre.unsqueeze(1)
                 + prediction.window_std.unsqueeze(1) * prediction.loc
             ).unsqueeze(1)
             for index, factor in enumerate(SPREAD_GRID):
-                widened = centre + factor * (draws - centre)
-                scores[index] += crps_torch(widened, target).sum(dim=(0, 1))
-    best = [SPREAD_GRID[int(index)] for index in scores.argmin(dim=0)]
-    network.get_buffer("spread").copy_(torch.tensor(best))
-    return best
+                widened = network.clamp(centre + factor * (draws - centre))
+                scores[index] += crps_torch(widened, target).sum(dim=0)
+    best = torch.tensor(SPREAD_GRID)[scores.argmin(dim=0)]
+    network.get_buffer("spread").copy_(best)
+    return [[float(value) for value in step] for step in best]
 
 
 @dataclass(frozen=True)
