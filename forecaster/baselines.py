@@ -6,8 +6,9 @@
 - `ETSBaseline`: exponential smoothing (additive error, damped additive trend) per
   indicator, parameters fitted on the training data, state re-estimated from each
   context window, sample paths simulated from the model (statsmodels).
-Like `Forecaster`, each raises samples below the training minimum to it unless given
-`sample_floor="none"`, so that baselines and model are compared on the same footing.
+Like `Forecaster`, each clamps its samples at the floor its `sample_floor` names (zero
+for data that never go below it, by default), so that baselines and model are compared
+on the same footing.
 The flow's ablation (same encoder, Gaussian head) is `train_forecaster` with
 `ForecasterConfig(head="gaussian")`.
 """
@@ -20,7 +21,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from forecaster.base import FloatArray, SampleSummaries, check_context
+from forecaster.base import FloatArray, SampleSummaries, check_context, sample_floor_of
 from forecaster.config import FloorKind
 
 _MAX_RESIDUAL_PATHS = 20_000
@@ -35,14 +36,6 @@ def forward_fill(context: FloatArray) -> FloatArray:
     first_seen = np.argmax(observed, axis=1)[:, None, :]
     source = np.where(last_seen >= 0, last_seen, first_seen)
     return np.take_along_axis(np.nan_to_num(context), source, axis=1)
-
-
-def sample_floor_of(values: FloatArray, kind: FloorKind) -> FloatArray:
-    """`[N]` lowest value a sample may take: the training minimum, or -inf for "none"."""
-    if kind == "none":
-        return np.full(values.shape[1], -np.inf)
-    result: FloatArray = np.nanmin(values, axis=0)
-    return result
 
 
 def _residual_paths(values: FloatArray, lag: int, horizon: int) -> FloatArray:
@@ -124,7 +117,7 @@ class LastValueBaseline(_ResidualBaseline):
         context_length: int,
         horizon: int,
         noise: Literal["empirical", "gaussian"] = "empirical",
-        sample_floor: FloorKind = "training_min",
+        sample_floor: FloorKind = "zero_if_nonnegative",
     ) -> None:
         data = np.asarray(values, dtype=np.float64)
         super().__init__(
@@ -149,7 +142,7 @@ class SeasonalNaiveBaseline(_ResidualBaseline):
         context_length: int,
         horizon: int,
         season_steps: int,
-        sample_floor: FloorKind = "training_min",
+        sample_floor: FloorKind = "zero_if_nonnegative",
     ) -> None:
         if season_steps < horizon or season_steps > context_length:
             raise ValueError(
@@ -182,7 +175,7 @@ class ETSBaseline(SampleSummaries):
         values: npt.ArrayLike,
         context_length: int,
         horizon: int,
-        sample_floor: FloorKind = "training_min",
+        sample_floor: FloorKind = "zero_if_nonnegative",
     ) -> None:
         from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 

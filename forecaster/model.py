@@ -55,7 +55,8 @@ class Forecaster(SampleSummaries):
         self.step_seconds = float(step_seconds)
         self.network = network if network is not None else ForecastNetwork(config, self.levels)
         self.network.eval()
-        # Lowest value of each indicator's samples on the original scale (None: unbounded).
+        # Lowest value of each indicator's samples on the original scale (-inf: unbounded;
+        # None: none at all, as in artifacts from before the floor).
         self.floor = None if floor is None else np.asarray(floor, dtype=np.float64)
         if self.floor is not None:
             scaled_floor = torch.as_tensor(self.scaler.transform(self.floor), dtype=torch.float32)
@@ -126,12 +127,13 @@ class Forecaster(SampleSummaries):
             for begin in range(0, windows.shape[0], chunk):
                 part = slice(begin, begin + chunk)
                 prediction = self.network(scaled[part].to(device), calendar[part].to(device))
-                draws = self.network.sample(prediction, num_samples, generator)
+                # Clamped below, in float64: the network's float32 floor can sit just
+                # above an exact floor such as zero.
+                draws = self.network.sample(prediction, num_samples, generator, clamp=False)
                 pieces.append(draws.cpu().numpy().astype(np.float64))
         shape = (len(ends), num_samples, self.horizon, self.num_indicators)
         samples = np.concatenate(pieces, axis=0) if pieces else np.empty(shape)
         result = self.scaler.inverse(samples.reshape(shape))
-        # The network clamps in float32; this puts clamped values exactly on the floor.
         return result if self.floor is None else np.maximum(result, self.floor)
 
     def log_likelihood(
@@ -216,7 +218,9 @@ class Forecaster(SampleSummaries):
             "levels": self.levels,
             "names": self.names,
             "step_seconds": self.step_seconds,
-            "floor": None if self.floor is None else self.floor.tolist(),
+            "floor": None
+            if self.floor is None
+            else [value if np.isfinite(value) else None for value in self.floor.tolist()],
             "parameters": self.parameter_count,
             "metadata": self.metadata,
         }

@@ -18,6 +18,7 @@ from pytorch_lightning.callbacks import Callback, EarlyStopping, RichProgressBar
 from torch import Tensor
 from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 
+from forecaster.base import sample_floor_of
 from forecaster.config import ForecasterConfig
 from forecaster.model import Forecaster
 from forecaster.network import ForecastNetwork
@@ -189,9 +190,8 @@ def train_forecaster(
         torch.set_num_threads(config.num_threads)
     pl.seed_everything(config.seed, workers=True, verbose=False)
     network = ForecastNetwork(config, list(levels))
-    floor = np.nanmin(data, axis=0) if config.sample_floor == "training_min" else None
-    if floor is not None:
-        network.set_floor(torch.as_tensor(scaler.transform(floor), dtype=torch.float32))
+    floor = sample_floor_of(data, config.sample_floor)
+    network.set_floor(torch.as_tensor(scaler.transform(floor), dtype=torch.float32))
     module = ForecasterModule(network, config)
     datamodule = WindowDataModule(
         scaler.transform(data).astype(np.float32),

@@ -1,4 +1,4 @@
-"""Samples never fall below the training minimum (unless asked), and per-step spreads."""
+"""Samples of non-negative demand are never negative (floors), and per-step spreads."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from forecaster import Forecaster, ForecasterConfig, train_forecaster
+from forecaster.base import sample_floor_of
 from forecaster.baselines import ETSBaseline, LastValueBaseline, SeasonalNaiveBaseline
 
 TINY = ForecasterConfig(
@@ -42,7 +43,7 @@ def bursts_models() -> dict[str, tuple[Forecaster, np.ndarray, np.ndarray]]:
     values, times = _bursts()
     return {
         kind: (train_forecaster(values, times, [1], TINY.replace(sample_floor=kind)), values, times)
-        for kind in ("training_min", "none")
+        for kind in ("zero_if_nonnegative", "none")
     }
 
 
@@ -52,10 +53,8 @@ def _draws(model: Forecaster, values: np.ndarray, times: np.ndarray) -> np.ndarr
     return model.sample(windows, times[starts + 23], 64, seed=0)
 
 
-def test_samples_of_non_negative_demand_stay_at_or_above_the_training_minimum(
-    bursts_models,
-) -> None:
-    clamped = _draws(*bursts_models["training_min"])
+def test_samples_of_non_negative_demand_are_never_negative(bursts_models) -> None:
+    clamped = _draws(*bursts_models["zero_if_nonnegative"])
     raw = _draws(*bursts_models["none"])
     assert raw.min() < 0.0  # the unclamped head does put mass below zero here
     assert clamped.min() >= 0.0
@@ -63,7 +62,7 @@ def test_samples_of_non_negative_demand_stay_at_or_above_the_training_minimum(
 
 
 def test_the_floor_survives_saving_and_old_artifacts_load_without_one(bursts_models) -> None:
-    model, values, times = bursts_models["training_min"]
+    model, values, times = bursts_models["zero_if_nonnegative"]
     again = Forecaster.from_bytes(model.to_bytes())
     np.testing.assert_array_equal(_draws(again, values, times), _draws(model, values, times))
     payload = torch.load(io.BytesIO(model.to_bytes()), weights_only=True)
@@ -78,13 +77,22 @@ def test_the_floor_survives_saving_and_old_artifacts_load_without_one(bursts_mod
 
 
 def test_spread_is_calibrated_per_horizon_step(bursts_models) -> None:
-    model, _, _ = bursts_models["training_min"]
+    model, _, _ = bursts_models["zero_if_nonnegative"]
     spread = model.metadata["spread"]
     assert len(spread) == TINY.horizon and all(len(step) == 1 for step in spread)
     np.testing.assert_allclose(model.network.get_buffer("spread").numpy(), spread)
 
 
-def test_baselines_clamp_at_the_training_minimum_unless_asked_not_to() -> None:
+def test_floor_kinds() -> None:
+    values = np.array([[3.0, -1.0, 2.0], [np.nan, 4.0, 5.0]])
+    np.testing.assert_array_equal(
+        sample_floor_of(values, "zero_if_nonnegative"), [0.0, -np.inf, 0.0]
+    )
+    np.testing.assert_array_equal(sample_floor_of(values, "training_min"), [3.0, -1.0, 2.0])
+    assert np.isneginf(sample_floor_of(values, "none")).all()
+
+
+def test_baselines_clamp_at_the_floor_unless_asked_not_to() -> None:
     values, _ = _bursts()
     history, windows = values[:400], np.stack([values[400 + k : 448 + k] for k in range(0, 40, 4)])
     ends = np.zeros(len(windows))
@@ -93,5 +101,5 @@ def test_baselines_clamp_at_the_training_minimum_unless_asked_not_to() -> None:
         lambda floor: SeasonalNaiveBaseline(history, 48, 4, 24, sample_floor=floor),
         lambda floor: ETSBaseline(history, 48, 4, sample_floor=floor),
     ):
-        assert kind_of("training_min").sample(windows, ends, 50, seed=0).min() >= 0.0
+        assert kind_of("zero_if_nonnegative").sample(windows, ends, 50, seed=0).min() == 0.0
         assert kind_of("none").sample(windows, ends, 50, seed=0).min() < 0.0
