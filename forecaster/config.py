@@ -41,6 +41,9 @@ class ForecasterConfig:
     # training data never go below it; "training_min": the training minimum (wrong when
     # the level later falls below it); "none": raw samples.
     sample_floor: FloorKind = "zero_if_nonnegative"
+    # Training targets on the floor are spread uniformly over this many window standard
+    # deviations below it (they are censored values; see `ForecasterModule`); 0: kept.
+    floor_band: float = 0.5
     # Per-window normalisation: variance floor in units of the global scale.
     revin_variance_floor: float = 1e-2
     # Calendar tokens (hour of day, day of week as sin/cos) at this hierarchy level.
@@ -76,6 +79,7 @@ class ForecasterConfig:
             (self.flow_layers >= 1, "flow_layers must be >= 1"),
             (self.early_stopping in ("crps", "nll"), "early_stopping must be 'crps' or 'nll'"),
             (self.sample_floor in FLOOR_KINDS, f"sample_floor must be one of {FLOOR_KINDS}"),
+            (self.floor_band >= 0.0, "floor_band must be >= 0"),
         ]
         for ok, message in checks:
             if not ok:

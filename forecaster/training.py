@@ -93,14 +93,32 @@ class ForecasterModule(pl.LightningModule):
         self.network = network
         self.config = config
 
-    def nll(self, batch: Batch) -> Tensor:
+    def nll(self, batch: Batch, dequantize: bool = False) -> Tensor:
         context, calendar, target = batch
         prediction = self.network(context, calendar)
+        if dequantize:
+            target = self.spread_floor_targets(target, prediction.window_std)
         loss: Tensor = -self.network.log_prob(prediction, target).mean() / self.network.features
         return loss
 
+    def spread_floor_targets(self, target: Tensor, window_std: Tensor) -> Tensor:
+        """Targets sitting on the floor, moved uniformly into the band just below it.
+
+        A value at the floor is censored: the truth is "at or below it", and the sample
+        clamp turns whatever mass lies below into that point. Fitted as exact values, the
+        many zeros of idle demand make the likelihood chase a spike; spread over a band
+        `floor_band` window deviations deep, they teach the mass of the point instead.
+        """
+        depth = self.config.floor_band
+        floor = self.network.get_buffer("floor")
+        if depth <= 0 or not torch.isfinite(floor).any():
+            return target
+        at_floor = target <= floor + 1e-6 * (1.0 + floor.abs())
+        band = torch.rand_like(target) * depth * window_std.unsqueeze(1)
+        return torch.where(at_floor, target - band, target)
+
     def training_step(self, batch: Batch, batch_index: int) -> Tensor:
-        loss = self.nll(batch)
+        loss = self.nll(batch, dequantize=True)
         self.log("train_nll", loss, prog_bar=True, batch_size=batch[0].shape[0])
         return loss
 

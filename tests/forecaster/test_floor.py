@@ -103,3 +103,22 @@ def test_baselines_clamp_at_the_floor_unless_asked_not_to() -> None:
     ):
         assert kind_of("zero_if_nonnegative").sample(windows, ends, 50, seed=0).min() == 0.0
         assert kind_of("none").sample(windows, ends, 50, seed=0).min() < 0.0
+
+
+def test_training_targets_on_the_floor_are_spread_into_the_band_below_it() -> None:
+    from forecaster.network import ForecastNetwork
+    from forecaster.training import ForecasterModule
+
+    config = TINY.replace(floor_band=0.5)
+    network = ForecastNetwork(config, [1, 2])
+    network.set_floor(torch.tensor([0.0, float("-inf")]))
+    module = ForecasterModule(network, config)
+    target = torch.tensor([[[0.0, 0.0], [3.0, -2.0]]]).expand(64, 2, 2).clone()
+    window_std = torch.tensor([[2.0, 1.0]]).expand(64, 2)
+    spread = module.spread_floor_targets(target, window_std)
+    on_floor = spread[:, 0, 0]
+    assert (on_floor <= 0.0).all() and (on_floor >= -1.0).all() and on_floor.std() > 0.1
+    torch.testing.assert_close(spread[:, 0, 1], target[:, 0, 1])  # no floor: unchanged
+    torch.testing.assert_close(spread[:, 1], target[:, 1])  # above the floor: unchanged
+    kept = ForecasterModule(network, config.replace(floor_band=0.0))
+    torch.testing.assert_close(kept.spread_floor_targets(target, window_std), target)
