@@ -155,12 +155,10 @@ class ForecastNetwork(nn.Module):
             for parameter in self.flow.parameters():
                 parameter.requires_grad_(enabled)
 
-    def set_floor(self, floor: Tensor | None) -> None:
-        """Clamp samples at `floor` `[N]` (globally scaled); None removes the floor."""
-        values = torch.full_like(self.get_buffer("floor"), float("-inf"))
-        if floor is not None:
-            values = floor.to(values)
-        self.get_buffer("floor").copy_(values)
+    def set_floor(self, floor: Tensor) -> None:
+        """Clamp samples at `floor` `[N]` (globally scaled; -inf: unbounded)."""
+        buffer = self.get_buffer("floor")
+        buffer.copy_(floor.to(buffer))
 
     @property
     def features(self) -> int:

@@ -122,3 +122,16 @@ def test_training_targets_on_the_floor_are_spread_into_the_band_below_it() -> No
     torch.testing.assert_close(spread[:, 1], target[:, 1])  # above the floor: unchanged
     kept = ForecasterModule(network, config.replace(floor_band=0.0))
     torch.testing.assert_close(kept.spread_floor_targets(target, window_std), target)
+
+
+def test_an_unbounded_indicator_keeps_no_floor_through_save_and_load(tmp_path) -> None:
+    from forecaster.windows import Scaler
+
+    scaler = Scaler(mean=np.array([10.0, 0.0]), scale=np.array([2.0, 1.0]))
+    floor = sample_floor_of(np.array([[0.0, -3.0], [5.0, 1.0]]), "zero_if_nonnegative")
+    model = Forecaster(TINY, [1, 2], scaler, STEP, floor=floor)
+    again = Forecaster.load(model.save(tmp_path).parent)
+    np.testing.assert_array_equal(again.floor, [0.0, -np.inf])
+    window = np.zeros((1, TINY.context_length, 2))
+    samples = again.sample(window, [1_700_000_000.0], 200, seed=0)
+    assert samples[..., 0].min() == 0.0 and samples[..., 1].min() < 0.0
