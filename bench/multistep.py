@@ -6,7 +6,9 @@ univariate. Split 70/10/20 of rows: the models train on the first 80% (the last 
 it is the early-stopping validation part), and every step of the last 20% is a forecast
 origin. Scores are in units of the training part's standard deviation; CRPS and the 90%
 interval from 200 samples. Baselines: last value + empirical residual paths, seasonal naive
-(one day), ETS (damped trend, statsmodels) and the same encoder with a Gaussian head.
+(one day), ETS (damped trend, statsmodels) and the same encoder with a Gaussian head. Both
+series are never negative, and every model's samples, the baselines' included, are clamped
+at zero (the default `sample_floor`).
 
     python -m bench.multistep
 """
@@ -82,7 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"B2 multistep: H={HORIZON}, fisher container1..{args.containers} load (10 min, L=144) "
         f"and gentd26:requests gpu_seconds (5 min, L=288); split 70/10/20, S={args.samples}, "
-        f"seed={args.seed}; command: python -m bench.multistep",
+        f"seed={args.seed}; samples of every model clamped at zero; "
+        f"command: python -m bench.multistep",
         flush=True,
     )
     series_list = []

@@ -8,6 +8,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from forecaster.config import FloorKind
+
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -100,3 +102,15 @@ def check_context(
     if num_samples < 1:
         raise ValueError("num_samples must be >= 1")
     return array[:, -context_length:], ends
+
+
+def sample_floor_of(values: npt.ArrayLike, kind: FloorKind) -> FloatArray:
+    """`[N]` lowest value a sample of each indicator may take (-inf: unbounded), from the
+    training data `[T, N]` (NaN ignored)."""
+    lowest: FloatArray = np.nanmin(np.asarray(values, dtype=np.float64), axis=0)
+    if kind == "training_min":
+        return lowest
+    if kind == "zero_if_nonnegative":
+        result: FloatArray = np.where(lowest >= 0.0, 0.0, -np.inf)
+        return result
+    return np.full(lowest.shape, -np.inf)

@@ -6,6 +6,9 @@
 - `ETSBaseline`: exponential smoothing (additive error, damped additive trend) per
   indicator, parameters fitted on the training data, state re-estimated from each
   context window, sample paths simulated from the model (statsmodels).
+Like `Forecaster`, each clamps its samples at the floor its `sample_floor` names (zero
+for data that never go below it, by default), so that baselines and model are compared
+on the same footing.
 The flow's ablation (same encoder, Gaussian head) is `train_forecaster` with
 `ForecasterConfig(head="gaussian")`.
 """
@@ -18,7 +21,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from forecaster.base import FloatArray, SampleSummaries, check_context
+from forecaster.base import FloatArray, SampleSummaries, check_context, sample_floor_of
+from forecaster.config import FloorKind
 
 _MAX_RESIDUAL_PATHS = 20_000
 
@@ -66,6 +70,7 @@ class _ResidualBaseline(SampleSummaries):
         context_length: int,
         horizon: int,
         noise: Literal["empirical", "gaussian"],
+        floor: FloatArray,
     ) -> None:
         if residuals.shape[0] > _MAX_RESIDUAL_PATHS:
             keep = np.linspace(0, residuals.shape[0] - 1, _MAX_RESIDUAL_PATHS).astype(int)
@@ -75,6 +80,7 @@ class _ResidualBaseline(SampleSummaries):
         self.horizon = horizon
         self.noise = noise
         self.num_indicators = residuals.shape[2]
+        self.floor = floor
 
     def anchor(self, filled: FloatArray) -> FloatArray:
         raise NotImplementedError
@@ -98,7 +104,7 @@ class _ResidualBaseline(SampleSummaries):
         else:
             std = self.residuals.std(axis=0)
             noise = generator.standard_normal((batch, num_samples, *std.shape)) * std
-        result: FloatArray = point[:, None] + noise
+        result: FloatArray = np.maximum(point[:, None] + noise, self.floor)
         return result
 
 
@@ -111,9 +117,16 @@ class LastValueBaseline(_ResidualBaseline):
         context_length: int,
         horizon: int,
         noise: Literal["empirical", "gaussian"] = "empirical",
+        sample_floor: FloorKind = "zero_if_nonnegative",
     ) -> None:
         data = np.asarray(values, dtype=np.float64)
-        super().__init__(_residual_paths(data, 1, horizon), context_length, horizon, noise)
+        super().__init__(
+            _residual_paths(data, 1, horizon),
+            context_length,
+            horizon,
+            noise,
+            sample_floor_of(data, sample_floor),
+        )
         self.name = "last-value" if noise == "empirical" else "last-value-gaussian"
 
     def anchor(self, filled: FloatArray) -> FloatArray:
@@ -124,7 +137,12 @@ class SeasonalNaiveBaseline(_ResidualBaseline):
     """The value one season (e.g. one day) earlier + empirical seasonal residuals."""
 
     def __init__(
-        self, values: npt.ArrayLike, context_length: int, horizon: int, season_steps: int
+        self,
+        values: npt.ArrayLike,
+        context_length: int,
+        horizon: int,
+        season_steps: int,
+        sample_floor: FloorKind = "zero_if_nonnegative",
     ) -> None:
         if season_steps < horizon or season_steps > context_length:
             raise ValueError(
@@ -133,7 +151,11 @@ class SeasonalNaiveBaseline(_ResidualBaseline):
             )
         data = np.asarray(values, dtype=np.float64)
         super().__init__(
-            _residual_paths(data, season_steps, horizon), context_length, horizon, "empirical"
+            _residual_paths(data, season_steps, horizon),
+            context_length,
+            horizon,
+            "empirical",
+            sample_floor_of(data, sample_floor),
         )
         self.season_steps = season_steps
         self.name = "seasonal-naive"
@@ -148,10 +170,17 @@ class ETSBaseline(SampleSummaries):
 
     name = "ets"
 
-    def __init__(self, values: npt.ArrayLike, context_length: int, horizon: int) -> None:
+    def __init__(
+        self,
+        values: npt.ArrayLike,
+        context_length: int,
+        horizon: int,
+        sample_floor: FloorKind = "zero_if_nonnegative",
+    ) -> None:
         from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
         data = forward_fill(np.asarray(values, dtype=np.float64)[None])[0]
+        self.floor = sample_floor_of(data, sample_floor)
         self.context_length = context_length
         self.horizon = horizon
         self.num_indicators = data.shape[1]
@@ -206,4 +235,5 @@ class ETSBaseline(SampleSummaries):
                     result[window, :, :, column] = (
                         np.asarray(paths).reshape(self.horizon, num_samples).T
                     )
-        return result
+        clamped: FloatArray = np.maximum(result, self.floor)
+        return clamped

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 HeadKind = Literal["flow", "gaussian"]
+FloorKind = Literal["zero_if_nonnegative", "training_min", "none"]
+FLOOR_KINDS = ("zero_if_nonnegative", "training_min", "none")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,15 @@ class ForecasterConfig:
     flow_bins: int = 8
     flow_tail_bound: float = 6.0
     min_scale: float = 1e-3
+    # Lowest value a sample may take, per indicator: demand and usage are never negative,
+    # and a flow or Gaussian on a series that sits at zero half of the time otherwise puts
+    # much of its mass below zero. "zero_if_nonnegative": zero for indicators whose
+    # training data never go below it; "training_min": the training minimum (wrong when
+    # the level later falls below it); "none": raw samples.
+    sample_floor: FloorKind = "zero_if_nonnegative"
+    # Training targets on the floor are spread uniformly over this many window standard
+    # deviations below it (they are censored values; see `ForecasterModule`); 0: kept.
+    floor_band: float = 0.5
     # Per-window normalisation: variance floor in units of the global scale.
     revin_variance_floor: float = 1e-2
     # Calendar tokens (hour of day, day of week as sin/cos) at this hierarchy level.
@@ -67,6 +78,8 @@ class ForecasterConfig:
             (self.max_epochs >= 1, "max_epochs must be >= 1"),
             (self.flow_layers >= 1, "flow_layers must be >= 1"),
             (self.early_stopping in ("crps", "nll"), "early_stopping must be 'crps' or 'nll'"),
+            (self.sample_floor in FLOOR_KINDS, f"sample_floor must be one of {FLOOR_KINDS}"),
+            (self.floor_band >= 0.0, "floor_band must be >= 0"),
         ]
         for ok, message in checks:
             if not ok:

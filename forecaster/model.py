@@ -46,6 +46,7 @@ class Forecaster(SampleSummaries):
         network: ForecastNetwork | None = None,
         names: Sequence[str] | None = None,
         metadata: dict[str, Any] | None = None,
+        floor: npt.ArrayLike | None = None,
     ) -> None:
         self.config = config
         self.levels = [int(level) for level in levels]
@@ -54,6 +55,12 @@ class Forecaster(SampleSummaries):
         self.step_seconds = float(step_seconds)
         self.network = network if network is not None else ForecastNetwork(config, self.levels)
         self.network.eval()
+        # Lowest value of each indicator's samples on the original scale (-inf: unbounded;
+        # None: none at all, as in artifacts from before the floor).
+        self.floor = None if floor is None else np.asarray(floor, dtype=np.float64)
+        if self.floor is not None:
+            scaled_floor = torch.as_tensor(self.scaler.transform(self.floor), dtype=torch.float32)
+            self.network.set_floor(scaled_floor.to(self._device()))
         self.metadata: dict[str, Any] = dict(metadata or {})
         self.name = "harmony-flow" if config.head == "flow" else "harmony-gaussian"
 
@@ -120,11 +127,14 @@ class Forecaster(SampleSummaries):
             for begin in range(0, windows.shape[0], chunk):
                 part = slice(begin, begin + chunk)
                 prediction = self.network(scaled[part].to(device), calendar[part].to(device))
-                draws = self.network.sample(prediction, num_samples, generator)
+                # Clamped below, in float64: the network's float32 floor can sit just
+                # above an exact floor such as zero.
+                draws = self.network.sample(prediction, num_samples, generator, clamp=False)
                 pieces.append(draws.cpu().numpy().astype(np.float64))
         shape = (len(ends), num_samples, self.horizon, self.num_indicators)
         samples = np.concatenate(pieces, axis=0) if pieces else np.empty(shape)
-        return self.scaler.inverse(samples.reshape(shape))
+        result = self.scaler.inverse(samples.reshape(shape))
+        return result if self.floor is None else np.maximum(result, self.floor)
 
     def log_likelihood(
         self, context: npt.ArrayLike, context_end_timestamps: npt.ArrayLike, target: npt.ArrayLike
@@ -156,6 +166,7 @@ class Forecaster(SampleSummaries):
             "scaler_mean": self.scaler.mean.tolist(),
             "scaler_scale": self.scaler.scale.tolist(),
             "step_seconds": self.step_seconds,
+            "floor": None if self.floor is None else self.floor.tolist(),
             "metadata": json.dumps(self.metadata),
             "state_dict": {
                 key: value.detach().cpu() for key, value in self.network.state_dict().items()
@@ -183,7 +194,7 @@ class Forecaster(SampleSummaries):
             scale=np.asarray(payload["scaler_scale"], dtype=np.float64),
         )
         network = ForecastNetwork(config, levels)
-        network.load_state_dict(payload["state_dict"])
+        network.load_state_dict(_upgrade_state(payload["state_dict"], network))
         return cls(
             config=config,
             levels=levels,
@@ -192,6 +203,7 @@ class Forecaster(SampleSummaries):
             network=network,
             names=payload["names"],
             metadata=json.loads(payload["metadata"]),
+            floor=payload.get("floor"),
         )
 
     def save(self, directory: str | Path) -> Path:
@@ -206,6 +218,9 @@ class Forecaster(SampleSummaries):
             "levels": self.levels,
             "names": self.names,
             "step_seconds": self.step_seconds,
+            "floor": None
+            if self.floor is None
+            else [value if np.isfinite(value) else None for value in self.floor.tolist()],
             "parameters": self.parameter_count,
             "metadata": self.metadata,
         }
@@ -220,3 +235,13 @@ class Forecaster(SampleSummaries):
                 f"no model at {artifact}: train one with `harmony train` or give the right folder"
             )
         return cls.from_bytes(artifact.read_bytes())
+
+
+def _upgrade_state(state: dict[str, torch.Tensor], network: ForecastNetwork) -> dict[str, Any]:
+    """Read artifacts saved before the spread was per horizon step: their one factor per
+    indicator serves every step."""
+    upgraded: dict[str, Any] = dict(state)
+    spread = upgraded.get("spread")
+    if spread is not None and spread.dim() == 1:
+        upgraded["spread"] = spread.expand(network.horizon, -1).clone()
+    return upgraded

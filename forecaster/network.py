@@ -131,10 +131,14 @@ class ForecastNetwork(nn.Module):
             nn.GELU(),
             nn.Linear(config.context_features, config.context_features),
         )
-        # Per-indicator widening of the predictive spread, fitted on the validation windows
-        # after training (see `training.calibrate_spread`); part of the scale, so the
-        # likelihood and the samples both include it.
-        self.register_buffer("spread", torch.ones(len(levels)))
+        # Widening of the predictive spread per horizon step and indicator, fitted on the
+        # validation windows after training (see `training.calibrate_spread`); part of the
+        # scale, so the likelihood and the samples both include it.
+        self.register_buffer("spread", torch.ones(config.horizon, len(levels)))
+        # Lowest value a sample may take per indicator (globally scaled; -inf: none), set
+        # by `set_floor` from the model's floor, which the artifact keeps exactly. The
+        # likelihood is that of the unclamped distribution; only samples are clamped.
+        self.register_buffer("floor", torch.full((len(levels),), float("-inf")), persistent=False)
         self.flow_enabled = True
         self.flow: Transform | None = (
             build_flow(config, self.features) if config.head == "flow" else None
@@ -150,6 +154,11 @@ class ForecastNetwork(nn.Module):
         if self.flow is not None:
             for parameter in self.flow.parameters():
                 parameter.requires_grad_(enabled)
+
+    def set_floor(self, floor: Tensor) -> None:
+        """Clamp samples at `floor` `[N]` (globally scaled; -inf: unbounded)."""
+        buffer = self.get_buffer("floor")
+        buffer.copy_(floor.to(buffer))
 
     @property
     def features(self) -> int:
@@ -192,9 +201,14 @@ class ForecastNetwork(nn.Module):
         return result
 
     def sample(
-        self, prediction: Prediction, num_samples: int, generator: torch.Generator | None
+        self,
+        prediction: Prediction,
+        num_samples: int,
+        generator: torch.Generator | None,
+        clamp: bool = True,
     ) -> Tensor:
-        """Joint samples `[B, S, H, N]` of the globally scaled target."""
+        """Joint samples `[B, S, H, N]` of the globally scaled target, at or above the floor
+        unless `clamp` is off."""
         batch = prediction.loc.shape[0]
         noise = torch.randn(
             batch * num_samples,
@@ -212,7 +226,12 @@ class ForecastNetwork(nn.Module):
         normalised = prediction.loc.unsqueeze(1) + prediction.scale.unsqueeze(1) * shaped
         mean = prediction.window_centre.view(batch, 1, 1, -1)
         std = prediction.window_std.view(batch, 1, 1, -1)
-        return normalised * std + mean
+        samples = normalised * std + mean
+        return self.clamp(samples) if clamp else samples
+
+    def clamp(self, samples: Tensor) -> Tensor:
+        """Raise values `[..., N]` below each indicator's floor to it."""
+        return torch.maximum(samples, self.get_buffer("floor").to(samples.dtype))
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -18,6 +18,7 @@ from pytorch_lightning.callbacks import Callback, EarlyStopping, RichProgressBar
 from torch import Tensor
 from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 
+from forecaster.base import sample_floor_of
 from forecaster.config import ForecasterConfig
 from forecaster.model import Forecaster
 from forecaster.network import ForecastNetwork
@@ -92,14 +93,33 @@ class ForecasterModule(pl.LightningModule):
         self.network = network
         self.config = config
 
-    def nll(self, batch: Batch) -> Tensor:
+    def nll(self, batch: Batch, dequantize: bool = False) -> Tensor:
         context, calendar, target = batch
         prediction = self.network(context, calendar)
+        if dequantize:
+            target = self.spread_floor_targets(target, prediction.window_std)
         loss: Tensor = -self.network.log_prob(prediction, target).mean() / self.network.features
         return loss
 
+    def spread_floor_targets(self, target: Tensor, window_std: Tensor) -> Tensor:
+        """Targets sitting on the floor, moved uniformly into the band just below it.
+
+        A value at the floor is censored: the truth is "at or below it", and the sample
+        clamp turns whatever mass lies below into that point. Fitted as exact values, the
+        many zeros of idle demand make the likelihood chase a spike; spread over a band
+        `floor_band` window deviations deep, they teach the mass of the point instead.
+        """
+        depth = self.config.floor_band
+        floor = self.network.get_buffer("floor")
+        if depth <= 0 or not torch.isfinite(floor).any():
+            return target
+        # Targets and floor went through the same float32 scaling: equal values stay equal.
+        at_floor = target <= floor + 1e-5
+        band = torch.rand_like(target) * depth * window_std.unsqueeze(1)
+        return torch.where(at_floor, target - band, target)
+
     def training_step(self, batch: Batch, batch_index: int) -> Tensor:
-        loss = self.nll(batch)
+        loss = self.nll(batch, dequantize=True)
         self.log("train_nll", loss, prog_bar=True, batch_size=batch[0].shape[0])
         return loss
 
@@ -189,6 +209,8 @@ def train_forecaster(
         torch.set_num_threads(config.num_threads)
     pl.seed_everything(config.seed, workers=True, verbose=False)
     network = ForecastNetwork(config, list(levels))
+    floor = sample_floor_of(data, config.sample_floor)
+    network.set_floor(torch.as_tensor(scaler.transform(floor), dtype=torch.float32))
     module = ForecasterModule(network, config)
     datamodule = WindowDataModule(
         scaler.transform(data).astype(np.float32),
@@ -227,7 +249,7 @@ def train_forecaster(
         "step_seconds": step_seconds,
         "epochs": best.epochs,
         "best_epoch": best.best_epoch,
-        "spread": [round(float(value), 3) for value in spread],
+        "spread": [[round(value, 3) for value in step] for step in spread],
         monitor: best.best_score,
         "train_windows": len(split.train_starts),
         "validation_windows": len(split.validation_starts),
@@ -242,6 +264,7 @@ def train_forecaster(
         network=network,
         names=names,
         metadata=metadata,
+        floor=floor,
     )
 
 
@@ -250,31 +273,33 @@ SPREAD_GRID = (0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0, 2.5, 3.0)
 
 def calibrate_spread(
     network: ForecastNetwork, datamodule: WindowDataModule, config: ForecasterConfig
-) -> list[float]:
-    """Widen (or narrow) each indicator's predictive spread to its best validation CRPS.
+) -> list[list[float]]:
+    """Widen (or narrow) the predictive spread of each horizon step and indicator to its
+    best validation CRPS; returns the factors `[H][N]`.
 
     Samples are drawn once; the deviation of each from the Gaussian projection's centre is
-    scaled by each factor of `SPREAD_GRID`, and each indicator keeps the factor with the
-    lowest CRPS over the validation windows. Guards against the under-dispersion that
-    early stopping leaves when training stops before the scales have settled.
+    scaled by each factor of `SPREAD_GRID` and then clamped at the floor, as `sample` does,
+    and each (step, indicator) keeps the factor with the lowest CRPS over the validation
+    windows. Guards against the under-dispersion that early stopping leaves when training
+    stops before the scales have settled, which grows with the lead time.
     """
     generator = torch.Generator().manual_seed(config.seed)
-    scores = torch.zeros(len(SPREAD_GRID), network.num_indicators)
+    scores = torch.zeros(len(SPREAD_GRID), network.horizon, network.num_indicators)
     with torch.no_grad():
         for batch in datamodule.val_dataloader():
             context, calendar, target = batch
             prediction = network(context, calendar)
-            draws = network.sample(prediction, config.validation_samples, generator)
+            draws = network.sample(prediction, config.validation_samples, generator, clamp=False)
             centre = (
                 prediction.window_centre.unsqueeze(1)
                 + prediction.window_std.unsqueeze(1) * prediction.loc
             ).unsqueeze(1)
             for index, factor in enumerate(SPREAD_GRID):
-                widened = centre + factor * (draws - centre)
-                scores[index] += crps_torch(widened, target).sum(dim=(0, 1))
-    best = [SPREAD_GRID[int(index)] for index in scores.argmin(dim=0)]
-    network.get_buffer("spread").copy_(torch.tensor(best))
-    return best
+                widened = network.clamp(centre + factor * (draws - centre))
+                scores[index] += crps_torch(widened, target).sum(dim=0)
+    best = torch.tensor(SPREAD_GRID)[scores.argmin(dim=0)]
+    network.get_buffer("spread").copy_(best)
+    return [[float(value) for value in step] for step in best]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ def _series(rows: int = 600) -> np.ndarray:
 
 def test_last_value_samples_are_the_last_value_plus_training_residual_paths() -> None:
     values = _series()
-    baseline = LastValueBaseline(values[:400], 48, 4)
+    baseline = LastValueBaseline(values[:400], 48, 4, sample_floor="none")
     assert isinstance(baseline, ProbabilisticForecaster)
     window = values[400:448].copy()
     window[-1, 1] = np.nan  # the last observed value is used for a gap
