@@ -9,8 +9,10 @@ for any kind in `controller.operator.permissions.SCALE_TARGETS`. A pool's replic
 - usable, for workloads: the `/scale` `status.replicas`, capped at desired;
 - pinned, for node pools: usable nodes running a pod that must not be disrupted
   (`karpenter.sh/do-not-disrupt: "true"` or cluster-autoscaler's `safe-to-evict: "false"`);
-  the policies never scale below them. Which node a scale-down removes is the
-  infrastructure provider's choice: the floor leaves it enough unpinned nodes to remove.
+  the policies never scale below them. A Cluster API MachineDeployment's scale-down first
+  marks which Machines go (`controller.actuators.disruption`): never a pinned one, those not
+  yet capacity first. For other node pools the provider picks; the floor leaves it enough
+  unpinned nodes to remove.
 
 A 409 conflict, 429 or 5xx is retried with exponential backoff; a 403 raises a
 `HarmonyError` naming the missing permission; a 404 names the missing target.
@@ -31,6 +33,13 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as TransportError
 
 from controller.actuators.base import InFlight, ReplicaState, ScaleResult
+from controller.actuators.disruption import (
+    DELETE_MACHINE_ANNOTATION,
+    DEPLOYMENT_NAME_LABEL,
+    MachineView,
+    blocks_disruption,
+    choose_machines_to_delete,
+)
 from controller.clock import Clock
 from controller.errors import HarmonyError
 from controller.operator.permissions import GPU_RESOURCE, missing_permission
@@ -42,13 +51,8 @@ log = logging.getLogger(__name__)
 CLUSTER_SCOPED_KINDS = frozenset({"NodePool"})
 RETRIED_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
 MERGE_PATCH = "application/merge-patch+json"
-# Pod annotations (key, value) that forbid removing the node the pod runs on.
-DO_NOT_DISRUPT = frozenset(
-    {
-        ("karpenter.sh/do-not-disrupt", "true"),
-        ("cluster-autoscaler.kubernetes.io/safe-to-evict", "false"),
-    }
-)
+# Kinds whose Machines a scale-down chooses, and the label naming a Machine's owner.
+MACHINE_OWNERS = {"MachineDeployment": DEPLOYMENT_NAME_LABEL}
 T = TypeVar("T")
 
 
@@ -177,6 +181,8 @@ class KubernetesScaleActuator:
         else:
             before_scale = self._call(binding, "get", lambda: self._get_scale(binding.target))
             before = int((before_scale.get("spec") or {}).get("replicas") or 0)
+        if replicas < before and binding.node_selector and binding.target.kind in MACHINE_OWNERS:
+            self._mark_machines_to_delete(binding, before - replicas)
         if before != replicas:
             self._call(binding, "patch", lambda: self._patch_scale(binding.target, replicas))
             self.patches += 1
@@ -205,21 +211,7 @@ class KubernetesScaleActuator:
     def _node_pool_state(
         self, binding: ScaleBinding, desired: int, now: dt.datetime
     ) -> ReplicaState:
-        selector = ",".join(
-            f"{key}={value}" for key, value in sorted(binding.node_selector.items())
-        )
-        listing = self._call(
-            binding,
-            "list-nodes",
-            lambda: self._core.list_node(
-                label_selector=selector, _request_timeout=self._timeout, _preload_content=False
-            ),
-        )
-        nodes = [
-            node
-            for node in _json(listing).get("items", [])
-            if _matches(node, binding.node_selector)
-        ]
+        nodes = self._pool_nodes(binding)
         advertising = [node for node in nodes if _gpus(node) >= binding.gpus_per_replica]
         usable = min(desired, len(advertising))
         joining = sorted(
@@ -242,6 +234,70 @@ class KubernetesScaleActuator:
             usable=usable, in_flight=tuple(in_flight), observed_at=now, pinned=min(pinned, usable)
         )
 
+    def _pool_nodes(self, binding: ScaleBinding) -> list[dict[str, Any]]:
+        selector = ",".join(
+            f"{key}={value}" for key, value in sorted(binding.node_selector.items())
+        )
+        listing = self._call(
+            binding,
+            "list-nodes",
+            lambda: self._core.list_node(
+                label_selector=selector, _request_timeout=self._timeout, _preload_content=False
+            ),
+        )
+        return [
+            node
+            for node in _json(listing).get("items", [])
+            if _matches(node, binding.node_selector)
+        ]
+
+    def _mark_machines_to_delete(self, binding: ScaleBinding, count: int) -> None:
+        """Annotate the Machines this scale-down should remove (see `disruption`)."""
+        target = binding.target
+        version = target.api_version.rsplit("/", 1)[-1]
+        listing = self._call(
+            binding,
+            "list-machines",
+            lambda: self._custom.list_namespaced_custom_object(
+                target.group,
+                version,
+                target.namespace,
+                "machines",
+                label_selector=f"{MACHINE_OWNERS[target.kind]}={target.name}",
+                _request_timeout=self._timeout,
+                _preload_content=False,
+            ),
+        )
+        machines = [MachineView.of(item) for item in _json(listing).get("items", [])]
+        usable = {
+            _name(node)
+            for node in self._pool_nodes(binding)
+            if _gpus(node) >= binding.gpus_per_replica
+        }
+        marks = choose_machines_to_delete(
+            machines, usable, self._nodes_running_do_not_disrupt_pods(binding), count
+        )
+        changes = [(name, "yes") for name in marks.mark] + [(name, None) for name in marks.unmark]
+        for name, value in changes:
+            body = {"metadata": {"annotations": {DELETE_MACHINE_ANNOTATION: value}}}
+            self._call(
+                binding,
+                "patch-machines",
+                lambda name=name, body=body: self._custom.patch_namespaced_custom_object(
+                    target.group,
+                    version,
+                    target.namespace,
+                    "machines",
+                    name,
+                    body,
+                    _request_timeout=self._timeout,
+                    _content_type=MERGE_PATCH,
+                    _preload_content=False,
+                ),
+            )
+        if marks.mark:
+            log.info("%s: marked %s for deletion", target.describe(), ", ".join(marks.mark))
+
     def _nodes_running_do_not_disrupt_pods(self, binding: ScaleBinding) -> frozenset[str]:
         with self._pods_lock:
             listed_at, nodes = self._pinned_nodes
@@ -257,7 +313,7 @@ class KubernetesScaleActuator:
             nodes = frozenset(
                 str(pod["spec"]["nodeName"])
                 for pod in _json(listing).get("items", [])
-                if _blocks_disruption(pod)
+                if blocks_disruption(pod)
             )
             self._pinned_nodes = (time.monotonic(), nodes)
             return nodes
@@ -323,6 +379,10 @@ class KubernetesScaleActuator:
                         permission = missing_permission(
                             "list", "", verb.removeprefix("list-"), None
                         )
+                    elif verb in ("list-machines", "patch-machines"):
+                        permission = missing_permission(
+                            verb.split("-")[0], target.group, "machines", target.namespace
+                        )
                     else:
                         permission = missing_permission(
                             verb,
@@ -364,17 +424,6 @@ def _json(response: Any) -> dict[str, Any]:
 
 def _name(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("name") or "")
-
-
-def _blocks_disruption(pod: Mapping[str, Any]) -> bool:
-    """A pod bound to a node, not finished or leaving, that asks not to be disrupted."""
-    metadata = pod.get("metadata") or {}
-    if not (pod.get("spec") or {}).get("nodeName") or metadata.get("deletionTimestamp"):
-        return False
-    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-        return False
-    annotations = metadata.get("annotations") or {}
-    return any(str(annotations.get(key, "")).lower() == value for key, value in DO_NOT_DISRUPT)
 
 
 def _matches(node: Mapping[str, Any], selector: Mapping[str, str]) -> bool:

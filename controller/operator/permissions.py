@@ -8,7 +8,9 @@ ClusterRole and Role with this module), so a new API call is paired with a new r
 - `LEADER_ELECTION_RULES`: namespaced rules (Role in the operator's own namespace) for
   the `coordination.k8s.io` Lease that makes exactly one operator replica act.
 - `SCALE_TARGETS`: every kind a `PoolAutoscaler` may target, kind → (apiGroup, resource);
-  `scale_target_rules(kinds)` gives the rules for the kinds enabled in the chart's values.
+  `scale_target_rules(kinds)` gives the rules for the kinds enabled in the chart's values,
+  and `machine_deletion_rules(kinds)` the Machine rules a MachineDeployment's scale-down
+  needs.
 """
 
 from __future__ import annotations
@@ -91,6 +93,16 @@ def scale_target_rules(kinds: list[str] | None = None) -> list[dict[str, Any]]:
         {"apiGroups": [group], "resources": sorted(resources), "verbs": list(SCALE_VERBS)}
         for group, resources in sorted(by_group.items())
     ]
+
+
+def machine_deletion_rules(kinds: list[str] | None = None) -> list[dict[str, Any]]:
+    """With MachineDeployments enabled: listing their Machines and annotating the ones a
+    scale-down removes (`cluster.x-k8s.io/delete-machine`; see actuators/disruption.py)."""
+    chosen = list(SCALE_TARGETS) if kinds is None else kinds
+    if "MachineDeployment" not in chosen:
+        return []
+    group = SCALE_TARGETS["MachineDeployment"][0]
+    return [{"apiGroups": [group], "resources": ["machines"], "verbs": ["list", "patch"]}]
 
 
 def missing_permission(verb: str, group: str, resource: str, namespace: str | None) -> str:

@@ -96,6 +96,7 @@ def test_cluster_role_is_exactly_the_declared_rules(name: str) -> None:
     expected = [
         *permissions.OPERATOR_RULES,
         *permissions.scale_target_rules(_enabled_kinds(values)),
+        *permissions.machine_deletion_rules(_enabled_kinds(values)),
     ]
     assert _normalised(cluster_role["rules"]) == _normalised(expected)
 
@@ -118,6 +119,9 @@ def test_nothing_beyond_the_issues_list_is_granted(name: str) -> None:
         if kind in _enabled_kinds(values)
         for verb in ("get", "patch")
     }
+    if "MachineDeployment" in _enabled_kinds(values):
+        # Its scale-down marks which Machines go, so that none running do-not-disrupt pods does.
+        scale_allowed |= {("cluster.x-k8s.io", "machines", verb) for verb in ("list", "patch")}
     cluster_grants = _grants(cluster_role["rules"])
     assert cluster_grants - ALLOWED_CLUSTER_WIDE - scale_allowed == set()
     assert _grants(role["rules"]) - ALLOWED_LEADER_ELECTION == set()

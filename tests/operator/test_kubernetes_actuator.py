@@ -24,6 +24,7 @@ from controller.operator.spec import TargetRef
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 DEPLOYMENTS = "apps/v1/deployments"
 MACHINE_DEPLOYMENTS = "cluster.x-k8s.io/v1beta1/machinedeployments"
+MACHINES = "cluster.x-k8s.io/v1beta1/machines"
 
 
 def deployment(name: str) -> TargetRef:
@@ -46,6 +47,9 @@ async def api() -> AsyncIterator[tuple[Any, KubernetesScaleActuator]]:
             kind="Node", namespaced=False, verbs={"list"}
         )
         mock.resources["v1/pods"] = kmock.ResourceInfo(kind="Pod", namespaced=True, verbs={"list"})
+        mock.resources[MACHINES] = kmock.ResourceInfo(
+            kind="Machine", namespaced=True, verbs={"list", "patch"}
+        )
         configuration = k8s.Configuration(host=str(server.url).rstrip("/"))
         actuator = KubernetesScaleActuator(
             k8s.ApiClient(configuration), ManualClock(NOW), backoff_seconds=0.01
@@ -190,3 +194,42 @@ async def test_a_refused_pod_listing_names_the_permission(api: Any) -> None:
     with pytest.raises(PermissionDenied) as denied:
         await asyncio.to_thread(actuator.current, "fleet/md")
     assert denied.value.permission == "list on pods (apiGroup core) cluster-wide"
+
+
+async def test_a_machine_deployment_scale_down_marks_unpinned_machines_first(api: Any) -> None:
+    mock, actuator = api
+    gpu_node_pool(mock, actuator)
+    mock.objects["v1/pods", "jobs", "training"] = pod(
+        "training", "ready-2", {"karpenter.sh/do-not-disrupt": "true"}, status={"phase": "Running"}
+    )
+    for name, node_name, created in (
+        ("m-ready-1", "ready-1", "2026-03-01T10:00:00Z"),
+        ("m-ready-2", "ready-2", "2026-03-01T11:00:00Z"),  # newest usable, but pinned
+        ("m-joining", "joining", "2026-03-01T11:56:00Z"),
+        ("m-pending", "", "2026-03-01T11:58:00Z"),
+    ):
+        mock.objects[MACHINES, "fleet", name] = {
+            "metadata": {
+                "name": name,
+                "namespace": "fleet",
+                "labels": {"cluster.x-k8s.io/deployment-name": "md"},
+                "creationTimestamp": created,
+            },
+            "status": {"nodeRef": {"name": node_name}} if node_name else {},
+        }
+
+    def work() -> Any:
+        actuator.current("fleet/md")
+        return actuator.scale("fleet/md", 1, "down")
+
+    result = await asyncio.to_thread(work)
+    assert result.applied and (result.from_replicas, result.to_replicas) == (4, 1)
+    marked = {
+        name
+        for name in ("m-ready-1", "m-ready-2", "m-joining", "m-pending")
+        if "cluster.x-k8s.io/delete-machine"
+        in (mock.objects[MACHINES, "fleet", name].raw["metadata"].get("annotations") or {})
+    }
+    # Three go: the two not yet capacity, then the only unpinned usable one.
+    assert marked == {"m-pending", "m-joining", "m-ready-1"}
+    assert mock.objects[MACHINE_DEPLOYMENTS, "fleet", "md"].raw["spec"]["replicas"] == 1
