@@ -123,7 +123,7 @@ class Forecaster(SampleSummaries):
         chunk = max(1, _ROWS_PER_CHUNK // num_samples)
         pieces: list[FloatArray] = []
         self.network.eval()
-        with torch.no_grad():
+        with torch.inference_mode():
             for begin in range(0, windows.shape[0], chunk):
                 part = slice(begin, begin + chunk)
                 prediction = self.network(scaled[part].to(device), calendar[part].to(device))
@@ -149,7 +149,7 @@ class Forecaster(SampleSummaries):
         times = window_timestamps(ends, self.context_length, self.horizon, self.step_seconds)
         calendar = torch.as_tensor(calendar_features(times), dtype=torch.float32)
         self.network.eval()
-        with torch.no_grad():
+        with torch.inference_mode():
             prediction = self.network(scaled.to(device), calendar.to(device))
             density = self.network.log_prob(
                 prediction, torch.as_tensor(target_scaled, dtype=torch.float32, device=device)
