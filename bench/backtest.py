@@ -36,12 +36,13 @@ import sys
 import time
 
 import numpy as np
+import torch
 
 from controller.backtest.runner import BacktestConfig, BacktestOutcome, run_backtest
 from controller.series import Series
 from controller.traces import TraceOptions, load_trace
 from decision.policies import POLICY_NAMES, default_sweep
-from forecaster.config import ForecasterConfig
+from forecaster.config import FLOW_TRANSFORMS, FlowTransformKind, ForecasterConfig
 
 SLA = 0.01
 SEED = 0
@@ -117,7 +118,7 @@ def median_or_nan(values: list[float | None]) -> float:
     return statistics.median(present) if present else float("nan")
 
 
-def speed(samples: int) -> None:
+def speed(samples: int, flow_transform: FlowTransformKind) -> None:
     """B4's backtest line: forecasting and replay times of 30 days at 1-minute steps."""
     from controller.backtest.forecasts import forecast_origins, train_on_history
     from controller.backtest.replay import run_case
@@ -135,7 +136,11 @@ def speed(samples: int) -> None:
     series, _ = scale_to_pool(series, 1.0, 32)
     delay_steps, _ = delay_in_steps(DELAY, series.step)
     model = train_on_history(
-        series, history, ForecasterConfig(horizon=delay_steps + 1, max_train_seconds=30)
+        series,
+        history,
+        ForecasterConfig(
+            horizon=delay_steps + 1, max_train_seconds=30, flow_transform=flow_transform
+        ),
     )
     started = time.perf_counter()
     draws = forecast_origins(
@@ -166,6 +171,7 @@ def speed(samples: int) -> None:
     print(f"  replay seconds per policy: {parts}", flush=True)
     print(
         f"backtest_speed days=30 step=60s samples={samples} steps={decided} "
+        f"flow_transform={flow_transform} threads={torch.get_num_threads()} "
         f"forecast_s={forecast_seconds:.1f} harmony_replay_s={replay_seconds['harmony']:.1f} "
         f"harmony_total_s={forecast_seconds + replay_seconds['harmony']:.1f} "
         f"all_policies_total_s={forecast_seconds + sum(replay_seconds.values()):.1f}",
@@ -180,10 +186,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-gentd26", action="store_true")
     parser.add_argument("--no-drift", action="store_true")
     parser.add_argument("--speed", action="store_true", help="only B4's 30-day backtest timing")
+    parser.add_argument(
+        "--flow-transform",
+        choices=list(FLOW_TRANSFORMS),
+        default=ForecasterConfig().flow_transform,
+        help="coupling layers of the flow head",
+    )
     args = parser.parse_args(argv)
     if args.speed:
         print(f"B4 backtest speed: seed={SEED} data=../shared/data command={' '.join(sys.argv)}")
-        speed(args.samples)
+        speed(args.samples, args.flow_transform)
         return
     print(
         f"B3 backtest: sla={SLA} delay={DELAY} train_fraction=0.5 samples={args.samples} "

@@ -24,6 +24,7 @@ import torch
 from controller.traces import TraceOptions, load_trace
 from forecaster import ForecasterConfig, train_forecaster
 from forecaster.baselines import LastValueBaseline
+from forecaster.config import FLOW_TRANSFORMS
 from forecaster.scoring import coverage, crps
 
 
@@ -80,6 +81,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--head", choices=["flow", "gaussian"], default="flow")
+    parser.add_argument(
+        "--flow-transform",
+        choices=list(FLOW_TRANSFORMS),
+        default=ForecasterConfig().flow_transform,
+        help="coupling layers of the flow head",
+    )
     args = parser.parse_args(argv)
     if "-" in args.containers:
         first, last = (int(part) for part in args.containers.split("-"))
@@ -93,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         context_length=args.context,
         horizon=1,
         head=args.head,
+        flow_transform=args.flow_transform,
         seed=args.seed,
         sample_floor="none",
     )
@@ -100,7 +108,8 @@ def main(argv: list[str] | None = None) -> None:
         f"B1 fisher: data ../shared/data/fisher containers {numbers}, raw 11 indicators, "
         f"MinMax on first 70%, split 70/10/20, L={args.context}, H=1, S={args.samples}, "
         f"point = mean of {4 * args.samples} samples, "
-        f"seed={args.seed}, head={args.head}; command: python -m bench.fisher "
+        f"seed={args.seed}, head={args.head}, flow_transform={args.flow_transform}; "
+        f"command: python -m bench.fisher "
         f"--context {args.context}",
         flush=True,
     )

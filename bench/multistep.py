@@ -25,19 +25,28 @@ from controller.traces import TraceOptions, load_trace
 from forecaster import ForecasterConfig, train_forecaster
 from forecaster.base import ProbabilisticForecaster
 from forecaster.baselines import ETSBaseline, LastValueBaseline, SeasonalNaiveBaseline
+from forecaster.config import FLOW_TRANSFORMS, FlowTransformKind
 from forecaster.scoring import coverage, crps
 
 HORIZON = 12
 
 
 def evaluate_series(
-    label: str, values: np.ndarray, times: np.ndarray, context: int, samples: int, seed: int
+    label: str,
+    values: np.ndarray,
+    times: np.ndarray,
+    context: int,
+    samples: int,
+    seed: int,
+    flow_transform: FlowTransformKind,
 ) -> dict[str, dict[str, float]]:
     rows = len(values)
     border = int(rows * 0.8)
     spread = float(np.nanstd(values[: int(rows * 0.7)]))
     scaled = values / spread
-    config = ForecasterConfig(context_length=context, horizon=HORIZON, seed=seed)
+    config = ForecasterConfig(
+        context_length=context, horizon=HORIZON, seed=seed, flow_transform=flow_transform
+    )
     models: dict[str, ProbabilisticForecaster] = {}
     for head in ("flow", "gaussian"):
         trained = train_forecaster(
@@ -79,12 +88,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--containers", type=int, default=1, help="fisher containers 1..N")
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--flow-transform",
+        choices=list(FLOW_TRANSFORMS),
+        default=ForecasterConfig().flow_transform,
+        help="coupling layers of the flow head",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     print(
         f"B2 multistep: H={HORIZON}, fisher container1..{args.containers} load (10 min, L=144) "
         f"and gentd26:requests gpu_seconds (5 min, L=288); split 70/10/20, S={args.samples}, "
-        f"seed={args.seed}; samples of every model clamped at zero; "
+        f"seed={args.seed}, flow_transform={args.flow_transform}; "
+        f"samples of every model clamped at zero; "
         f"command: python -m bench.multistep",
         flush=True,
     )
@@ -96,7 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     series_list.append((gentd.name, gentd.column("gpu_seconds")[:, None], gentd.timestamps(), 288))
     ratios, coverages = [], []
     for label, values, times, context in series_list:
-        results = evaluate_series(label, values, times, context, args.samples, args.seed)
+        results = evaluate_series(
+            label, values, times, context, args.samples, args.seed, args.flow_transform
+        )
         baselines = {k: v["crps"] for k, v in results.items() if k != "harmony"}
         best = min(baselines, key=lambda key: baselines[key])
         ratio = results["harmony"]["crps"] / baselines[best]

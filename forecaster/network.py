@@ -5,24 +5,30 @@ The distribution of the target y (globally scaled, `[H, N]`) given a context win
     y = mean_w + std_w * (loc + scale * z),      z = flow^-1(u),  u ~ N(0, I)
 
 mean_w, std_w are the window's RevIN statistics, loc and scale the Gaussian projection
-of each indicator token (per horizon step), and flow an autoregressive rational-quadratic
-spline flow from nflows over the joint vector z of H x N values, conditioned on a summary
-of all tokens. With the "gaussian" head the flow is the identity. The log-likelihood
-includes the log-determinants of both affine maps, so it is the density of y itself.
+of each indicator token (per horizon step), and flow a coupling flow from nflows
+(rational-quadratic spline or affine layers: `ForecasterConfig.flow_transform`) over the
+joint vector z of H x N values, conditioned on a summary of all tokens. With the
+"gaussian" head the flow is the identity. The log-likelihood includes the log-determinants
+of both affine maps, so it is the density of y itself.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from nflows.nn.nets import ResidualNet
 from nflows.transforms import CompositeTransform, ReversePermutation, Transform
 from nflows.transforms.autoregressive import (
+    MaskedAffineAutoregressiveTransform,
     MaskedPiecewiseRationalQuadraticAutoregressiveTransform,
 )
-from nflows.transforms.coupling import PiecewiseRationalQuadraticCouplingTransform
+from nflows.transforms.coupling import (
+    AffineCouplingTransform,
+    PiecewiseRationalQuadraticCouplingTransform,
+)
 from nflows.transforms.splines.rational_quadratic import DEFAULT_MIN_DERIVATIVE
 from nflows.utils import create_alternating_binary_mask
 from torch import Tensor, nn
@@ -33,6 +39,11 @@ from forecaster.encoder import HierarchicalEncoder, normalise_context
 
 _CONTEXT_PER_TOKEN = 8
 _LOG_2PI = math.log(2 * math.pi)
+# An affine coupling layer scales by at most e^3 ~ 20 either way; the Gaussian projection
+# already carries the spread, so the flow needs only shape.
+_AFFINE_LOG_SCALE_BOUND = 3.0
+# nflows' MaskedAffineAutoregressiveTransform adds this to its softplus scale.
+_MADE_AFFINE_EPSILON = 1e-3
 
 
 @dataclass
@@ -63,25 +74,47 @@ def _start_as_identity(final_layer: nn.Linear, num_bins: int) -> None:
         bias[:, 2 * num_bins :] = unit_slope
 
 
+def _start_affine_as_identity(final_layer: nn.Linear, raw_for_unit_scale: float) -> None:
+    """Make an affine layer the identity at initialisation: zero shift, unit scale."""
+    with torch.no_grad():
+        final_layer.weight.zero_()
+        final_layer.bias.fill_(raw_for_unit_scale)
+
+
+class BoundedAffineCouplingTransform(AffineCouplingTransform):  # type: ignore[misc]
+    """Affine coupling whose scale is exp(b * tanh(raw / b)): the identity at raw = 0 with
+    unit slope there, and never beyond e^(+-b), so neither direction can blow up.
+
+    nflows' own `sigmoid(raw + 2) + 1e-3` caps the scale near 1 and would have to start
+    in its flat part to be the identity.
+    """
+
+    def __init__(
+        self,
+        mask: Tensor,
+        transform_net_create_fn: Callable[[int, int], nn.Module],
+        log_scale_bound: float,
+    ) -> None:
+        super().__init__(mask=mask, transform_net_create_fn=transform_net_create_fn)
+        self.log_scale_bound = log_scale_bound
+
+    def _scale_and_shift(self, transform_params: Tensor) -> tuple[Tensor, Tensor]:
+        raw = transform_params[:, self.num_transform_features :, ...]
+        shift = transform_params[:, : self.num_transform_features, ...]
+        bound = self.log_scale_bound
+        return torch.exp(bound * torch.tanh(raw / bound)), shift
+
+
 def build_flow(config: ForecasterConfig, features: int) -> Transform:
-    """Rational-quadratic spline flow over `features` values, conditioned on a context.
+    """Flow over `features` values, conditioned on a context, made of `config.flow_transform`
+    layers, starting as the identity.
 
     Coupling layers (alternating halves) invert in one pass, so sampling costs the same as
     evaluating the likelihood; a single value has nothing to couple with and gets one
     autoregressive layer, which with one feature is also a single pass.
     """
     if features == 1:
-        single = MaskedPiecewiseRationalQuadraticAutoregressiveTransform(
-            features=1,
-            hidden_features=config.flow_hidden,
-            context_features=config.context_features,
-            num_bins=config.flow_bins,
-            tails="linear",
-            tail_bound=config.flow_tail_bound,
-            num_blocks=2,
-        )
-        _start_as_identity(single.autoregressive_net.final_layer, config.flow_bins)
-        return single
+        return _single_feature_flow(config)
 
     def coupling_net(in_features: int, out_features: int) -> nn.Module:
         net: nn.Module = ResidualNet(
@@ -97,18 +130,57 @@ def build_flow(config: ForecasterConfig, features: int) -> Transform:
     transforms: list[Transform] = []
     for layer in range(config.flow_layers):
         mask = create_alternating_binary_mask(features, even=layer % 2 == 0)
-        coupling = PiecewiseRationalQuadraticCouplingTransform(
-            mask=mask,
-            transform_net_create_fn=coupling_net,
-            num_bins=config.flow_bins,
-            tails="linear",
-            tail_bound=config.flow_tail_bound,
-        )
-        _start_as_identity(coupling.transform_net.final_layer, config.flow_bins)
-        transforms.append(coupling)
+        transforms.append(_coupling_layer(config, mask, coupling_net))
         if layer % 2 == 1 and layer + 1 < config.flow_layers:
             transforms.append(ReversePermutation(features))
     return CompositeTransform(transforms)
+
+
+def _coupling_layer(
+    config: ForecasterConfig, mask: Tensor, coupling_net: Callable[[int, int], nn.Module]
+) -> Transform:
+    coupling: AffineCouplingTransform | PiecewiseRationalQuadraticCouplingTransform
+    if config.flow_transform == "affine":
+        coupling = BoundedAffineCouplingTransform(mask, coupling_net, _AFFINE_LOG_SCALE_BOUND)
+        _start_affine_as_identity(coupling.transform_net.final_layer, 0.0)
+        return coupling
+    coupling = PiecewiseRationalQuadraticCouplingTransform(
+        mask=mask,
+        transform_net_create_fn=coupling_net,
+        num_bins=config.flow_bins,
+        tails="linear",
+        tail_bound=config.flow_tail_bound,
+    )
+    _start_as_identity(coupling.transform_net.final_layer, config.flow_bins)
+    return coupling
+
+
+def _single_feature_flow(config: ForecasterConfig) -> Transform:
+    if config.flow_transform == "affine":
+        affine = MaskedAffineAutoregressiveTransform(
+            features=1,
+            hidden_features=config.flow_hidden,
+            context_features=config.context_features,
+            num_blocks=2,
+        )
+        # Its scale is softplus(raw) + 1e-3 (bounded below, so the inverse is safe); the
+        # final layer's outputs interleave (scale, shift), so only the scale's bias moves.
+        final_layer = affine.autoregressive_net.final_layer
+        _start_affine_as_identity(final_layer, 0.0)
+        with torch.no_grad():
+            final_layer.bias[0] = math.log(math.expm1(1.0 - _MADE_AFFINE_EPSILON))
+        return affine
+    single = MaskedPiecewiseRationalQuadraticAutoregressiveTransform(
+        features=1,
+        hidden_features=config.flow_hidden,
+        context_features=config.context_features,
+        num_bins=config.flow_bins,
+        tails="linear",
+        tail_bound=config.flow_tail_bound,
+        num_blocks=2,
+    )
+    _start_as_identity(single.autoregressive_net.final_layer, config.flow_bins)
+    return single
 
 
 class ForecastNetwork(nn.Module):

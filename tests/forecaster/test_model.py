@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from forecaster import Forecaster, ForecasterConfig, IncompatibleModelError, train_forecaster
+from forecaster.config import FLOW_TRANSFORMS, FlowTransformKind
+from forecaster.windows import Scaler
 
 TINY = ForecasterConfig(
     context_length=12,
@@ -110,3 +114,46 @@ def test_training_refuses_irregular_time_and_short_series() -> None:
 def test_an_empty_batch_gives_an_empty_result(trained) -> None:
     model, _, _ = trained
     assert model.sample(np.zeros((0, 12, 2)), np.zeros(0), 5).shape == (0, 5, 3, 2)
+
+
+def _untrained_with_shape(flow_transform: FlowTransformKind) -> Forecaster:
+    """A Forecaster whose flow weights are perturbed, so the flow is not the identity."""
+    torch.manual_seed(0)
+    scaler = Scaler(mean=np.array([1000.0, 5.0]), scale=np.array([200.0, 0.5]))
+    config = TINY.replace(flow_transform=flow_transform)
+    model = Forecaster(config, [1, 2], scaler, STEP, names=["demand", "cpu"])
+    assert model.network.flow is not None
+    with torch.no_grad():
+        for parameter in model.network.flow.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    return model
+
+
+@pytest.mark.parametrize("flow_transform", FLOW_TRANSFORMS)
+def test_each_flow_transform_survives_save_and_load(
+    flow_transform: FlowTransformKind, trained, tmp_path: Path
+) -> None:
+    _, values, times = trained
+    model = _untrained_with_shape(flow_transform)
+    windows, ends = np.stack([values[10:22], values[60:72]]), times[[21, 71]]
+    model.save(tmp_path / "model")
+    loaded = Forecaster.load(tmp_path / "model")
+    assert loaded.config.flow_transform == flow_transform
+    np.testing.assert_array_equal(
+        loaded.sample(windows, ends, 30, seed=4), model.sample(windows, ends, 30, seed=4)
+    )
+
+
+def test_an_artifact_from_before_the_flow_transform_setting_loads_as_spline(trained) -> None:
+    _, values, times = trained
+    model = _untrained_with_shape("spline")
+    payload = torch.load(io.BytesIO(model.to_bytes()), weights_only=True)
+    del payload["config"]["flow_transform"]
+    old = io.BytesIO()
+    torch.save(payload, old)
+    loaded = Forecaster.from_bytes(old.getvalue())
+    assert loaded.config.flow_transform == "spline"
+    windows, ends = values[10:22][None], times[[21]]
+    np.testing.assert_array_equal(
+        loaded.sample(windows, ends, 30, seed=4), model.sample(windows, ends, 30, seed=4)
+    )

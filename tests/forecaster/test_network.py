@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from forecaster.config import ForecasterConfig
+from forecaster.config import FLOW_TRANSFORMS, FlowTransformKind, ForecasterConfig
 from forecaster.encoder import HierarchicalEncoder, normalise_context, stage_masks
-from forecaster.network import ForecastNetwork
+from forecaster.network import BoundedAffineCouplingTransform, ForecastNetwork, build_flow
 
 LEVELS = [1, 3, 3, 2, 2]
 
@@ -36,9 +36,11 @@ TINY = ForecasterConfig(
 )
 
 
-def _inputs(batch: int = 4, config: ForecasterConfig = TINY) -> tuple[torch.Tensor, torch.Tensor]:
+def _inputs(
+    batch: int = 4, config: ForecasterConfig = TINY, indicators: int = len(LEVELS)
+) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
-    context = torch.randn(batch, config.context_length, len(LEVELS), generator=generator)
+    context = torch.randn(batch, config.context_length, indicators, generator=generator)
     calendar = torch.randn(batch, config.context_length + config.horizon, 4, generator=generator)
     return context, calendar
 
@@ -99,10 +101,14 @@ def test_gaps_are_filled_from_the_last_value_and_flagged() -> None:
     assert torch.isfinite(window.values).all()
 
 
-def _train_toy_flow() -> tuple[ForecastNetwork, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _train_toy_flow(
+    flow_transform: FlowTransformKind,
+) -> tuple[ForecastNetwork, torch.Tensor, torch.Tensor, torch.Tensor]:
     """A flow fitted to a bimodal, correlated 2-D target with a fixed context."""
     torch.manual_seed(0)
-    config = TINY.replace(context_length=8, horizon=1, calendar=False, flow_layers=4)
+    config = TINY.replace(
+        context_length=8, horizon=1, calendar=False, flow_layers=4, flow_transform=flow_transform
+    )
     network = ForecastNetwork(config, [1, 2])
     context = torch.zeros(1, 8, 2)
     context[0, :, 0] = torch.linspace(-1, 1, 8)
@@ -122,8 +128,11 @@ def _train_toy_flow() -> tuple[ForecastNetwork, torch.Tensor, torch.Tensor, torc
     return network.eval(), context, calendar, target
 
 
-def test_flow_samples_have_the_moments_its_likelihood_implies() -> None:
-    network, context, calendar, _ = _train_toy_flow()
+@pytest.mark.parametrize("flow_transform", FLOW_TRANSFORMS)
+def test_flow_samples_have_the_moments_its_likelihood_implies(
+    flow_transform: FlowTransformKind,
+) -> None:
+    network, context, calendar, _ = _train_toy_flow(flow_transform)
     with torch.no_grad():
         prediction = network(context, calendar)
         axis = torch.linspace(-5, 5, 161)
@@ -150,10 +159,15 @@ def test_flow_samples_have_the_moments_its_likelihood_implies() -> None:
     assert np.corrcoef(samples.T.numpy())[0, 1] > 0.7
 
 
-def test_an_untrained_flow_is_the_identity_so_the_first_phase_may_skip_it() -> None:
-    network = ForecastNetwork(TINY, LEVELS).eval()
-    context, calendar = _inputs()
-    target = torch.randn(4, 3, 5)
+@pytest.mark.parametrize("flow_transform", FLOW_TRANSFORMS)
+@pytest.mark.parametrize("levels,horizon", [(LEVELS, 3), ([1], 1)], ids=["joint", "one_value"])
+def test_an_untrained_flow_is_the_identity_so_the_first_phase_may_skip_it(
+    flow_transform: FlowTransformKind, levels: list[int], horizon: int
+) -> None:
+    config = TINY.replace(horizon=horizon, flow_transform=flow_transform)
+    network = ForecastNetwork(config, levels).eval()
+    context, calendar = _inputs(config=config, indicators=len(levels))
+    target = torch.randn(4, horizon, len(levels))
     with torch.no_grad():
         prediction = network(context, calendar)
         with_flow = network.log_prob(prediction, target)
@@ -163,3 +177,35 @@ def test_an_untrained_flow_is_the_identity_so_the_first_phase_may_skip_it() -> N
     assert not any(parameter.requires_grad for parameter in network.flow.parameters())
     network.use_flow(True)
     assert all(parameter.requires_grad for parameter in network.flow.parameters())
+
+
+@pytest.mark.parametrize("flow_transform", FLOW_TRANSFORMS)
+def test_a_perturbed_flow_inverts_with_the_opposite_log_determinant(
+    flow_transform: FlowTransformKind,
+) -> None:
+    torch.manual_seed(0)
+    config = TINY.replace(flow_transform=flow_transform)
+    flow = build_flow(config, features=6)
+    with torch.no_grad():
+        for parameter in flow.parameters():
+            parameter.normal_(0.0, 0.3)
+    values = 2.0 * torch.randn(64, 6)
+    context = torch.randn(64, config.context_features)
+    with torch.no_grad():
+        noise, forward_log_det = flow(values, context=context)
+        recovered, inverse_log_det = flow.inverse(noise, context=context)
+    assert not torch.allclose(noise, values, atol=0.1)
+    torch.testing.assert_close(recovered, values, atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(inverse_log_det, -forward_log_det, atol=1e-2, rtol=1e-4)
+
+
+def test_the_affine_scale_stays_within_its_bound_for_any_raw_output() -> None:
+    coupling = build_flow(TINY.replace(flow_transform="affine"), features=4)._transforms[0]
+    assert isinstance(coupling, BoundedAffineCouplingTransform)
+    raw = torch.tensor([[0.0, 0.0, -1e6, 1e6]])  # shift of 2 features, then their raw scale
+    scale, shift = coupling._scale_and_shift(raw)
+    bound = coupling.log_scale_bound
+    torch.testing.assert_close(scale.log(), torch.tensor([[-bound, bound]]))
+    assert bool((shift == 0).all())
+    unit, _ = coupling._scale_and_shift(torch.zeros(1, 4))
+    torch.testing.assert_close(unit, torch.ones(1, 2))
