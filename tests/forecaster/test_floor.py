@@ -8,24 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from forecaster import Forecaster, ForecasterConfig, train_forecaster
+from forecaster import Forecaster, train_forecaster
 from forecaster.base import sample_floor_of
 from forecaster.baselines import ETSBaseline, LastValueBaseline, SeasonalNaiveBaseline
+from tests.forecaster.helpers import QUICK_TRAINING, tiny_config
 
-TINY = ForecasterConfig(
-    context_length=24,
-    horizon=4,
-    d_model=16,
-    num_heads=2,
-    feedforward=32,
-    flow_hidden=16,
-    context_features=16,
-    flow_layers=2,
-    max_epochs=2,
-    windows_per_epoch=256,
-    batch_size=64,
-    validation_samples=8,
-)
+TINY = tiny_config(24, 4, **QUICK_TRAINING)
 STEP = 300.0
 
 

@@ -9,24 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from forecaster import Forecaster, ForecasterConfig, IncompatibleModelError, train_forecaster
+from forecaster import Forecaster, IncompatibleModelError, train_forecaster
 from forecaster.config import FLOW_TRANSFORMS, FlowTransformKind
 from forecaster.windows import Scaler
+from tests.forecaster.helpers import QUICK_TRAINING, tiny_config
 
-TINY = ForecasterConfig(
-    context_length=12,
-    horizon=3,
-    d_model=16,
-    num_heads=2,
-    feedforward=32,
-    flow_hidden=16,
-    context_features=16,
-    flow_layers=2,
-    max_epochs=2,
-    windows_per_epoch=256,
-    batch_size=64,
-    validation_samples=8,
-)
+TINY = tiny_config(12, 3, **QUICK_TRAINING)
 STEP = 300.0
 
 

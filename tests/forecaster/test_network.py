@@ -11,6 +11,7 @@ import torch
 from forecaster.config import FLOW_TRANSFORMS, FlowTransformKind, ForecasterConfig
 from forecaster.encoder import HierarchicalEncoder, normalise_context, stage_masks
 from forecaster.network import BoundedAffineCouplingTransform, ForecastNetwork, build_flow
+from tests.forecaster.helpers import tiny_config
 
 LEVELS = [1, 3, 3, 2, 2]
 
@@ -24,16 +25,7 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
-TINY = ForecasterConfig(
-    context_length=16,
-    horizon=3,
-    d_model=16,
-    num_heads=2,
-    feedforward=32,
-    flow_hidden=16,
-    context_features=16,
-    flow_layers=2,
-)
+TINY = tiny_config(16, 3)
 
 
 def _inputs(

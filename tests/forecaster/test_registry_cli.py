@@ -14,19 +14,11 @@ from controller.clock import ManualClock
 from controller.errors import HarmonyError
 from controller.model_registry import latest_model_version, load_model, register_model
 from controller.state.db import make_session_factory
-from forecaster import Forecaster, ForecasterConfig
+from forecaster import Forecaster
 from forecaster.windows import Scaler
+from tests.forecaster.helpers import tiny_config
 
-CONFIG = ForecasterConfig(
-    context_length=8,
-    horizon=2,
-    d_model=16,
-    num_heads=2,
-    feedforward=32,
-    flow_hidden=16,
-    context_features=16,
-    flow_layers=2,
-)
+CONFIG = tiny_config(8, 2)
 
 
 def _model() -> Forecaster:
