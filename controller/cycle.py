@@ -153,7 +153,7 @@ def _restore_policy_states(pools: Sequence[PoolRuntime], deps: CycleDeps) -> Non
         return
     for pool in fresh:
         pool.states_restored = True
-        for policy in (pool.harmony, pool.reactive):
+        for policy in pool.policies:
             state = saved.get(pool.config.key, {}).get(policy.name)
             if state is None:
                 continue
@@ -366,11 +366,8 @@ def _record_results(
                         session, item.pool_id, item.cycle_at, calibration.to_dict()
                     )
                 if item.decision is not None:
-                    runtime = item.runtime
-                    states[item.pool_id] = {
-                        policy.name: policy.state()
-                        for policy in (runtime.harmony, runtime.reactive)
-                    }
+                    policies = item.runtime.policies
+                    states[item.pool_id] = {policy.name: policy.state() for policy in policies}
                 item.runtime.last_outcome = outcome
             records.save_policy_states(session, states)
     except SQLAlchemyError as error:

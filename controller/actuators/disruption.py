@@ -81,17 +81,16 @@ def choose_machines_to_delete(
     taken off; Machines already being deleted are left to Cluster API."""
     live = [machine for machine in machines if not machine.deleting]
     pinned = {machine.name for machine in live if machine.node and machine.node in pinned_nodes}
-    kept_marks = [m.name for m in live if m.marked and m.name not in pinned]
-    chosen = kept_marks[:count]
+    marked = {m.name for m in live if m.marked}
+    kept = [m.name for m in live if m.marked and m.name not in pinned][:count]
     # A mark is this decision's or none: pinned Machines and surplus marks lose theirs.
-    unmark = tuple(sorted({m.name for m in live if m.marked} - set(chosen)))
+    unmark = tuple(sorted(marked - set(kept)))
     candidates = sorted(
         (m for m in live if not m.marked and m.name not in pinned),
         key=lambda m: (m.node in usable_nodes, _reversed(m.created)),
     )
-    chosen += [m.name for m in candidates[: max(count - len(chosen), 0)]]
-    already = {m.name for m in live if m.marked}
-    return DeletionMarks(mark=tuple(n for n in chosen if n not in already), unmark=unmark)
+    mark = tuple(m.name for m in candidates[: max(count - len(kept), 0)])
+    return DeletionMarks(mark=mark, unmark=unmark)
 
 
 def _reversed(stamp: str) -> tuple[int, ...]:

@@ -68,6 +68,11 @@ class PoolRuntime:
     # Whether the policies' saved state was looked up (once per runtime, at its first cycle).
     states_restored: bool = False
 
+    @property
+    def policies(self) -> tuple[Policy, Policy]:
+        """Every policy of the pool that keeps state between cycles."""
+        return (self.harmony, self.reactive)
+
     @classmethod
     def create(cls, config: PoolConfig, raw_spec: dict[str, Any]) -> PoolRuntime:
         spec = pool_spec(config)
