@@ -36,6 +36,7 @@ from torch.nn import functional
 
 from forecaster.config import ForecasterConfig
 from forecaster.encoder import HierarchicalEncoder, normalise_context
+from forecaster.flow_sampling import inverse_per_window
 
 _CONTEXT_PER_TOKEN = 8
 _LOG_2PI = math.log(2 * math.pi)
@@ -292,8 +293,9 @@ class ForecastNetwork(nn.Module):
         if self.flow is None or not self.flow_enabled:
             standardised = noise
         else:
-            context = prediction.flow_context.repeat_interleave(num_samples, dim=0)
-            standardised, _ = self.flow.inverse(noise, context=context)
+            standardised = inverse_per_window(
+                self.flow, noise, prediction.flow_context, num_samples
+            )
         shaped = standardised.view(batch, num_samples, self.horizon, self.num_indicators)
         normalised = prediction.loc.unsqueeze(1) + prediction.scale.unsqueeze(1) * shaped
         mean = prediction.window_centre.view(batch, 1, 1, -1)
