@@ -13,12 +13,19 @@ is known by lambda per step, so the posterior follows drift with a memory of abo
     beta_j  <- lambda * beta_j  + (1 - lambda) * (1 - a_j) * n1 + (1 - exceeded_j)
 
 (n1 is small so the prior does not pull the steady estimate towards "calibrated".) The
-engine then plans at the level a* whose posterior mean rate equals the SLA ε (log-log
-interpolation over the grid, means made monotone in a by isotonic regression): an
-overconfident forecaster (exceeded too often) gets a* < ε, an underconfident one a* > ε.
-The outcomes do not depend on
-the decisions taken, so this converges without feedback oscillation. Grid levels are
-absolute, so one posterior serves any ε inside the grid.
+engine then plans at the level a* whose rate is at most the SLA ε with posterior
+probability `rate_credibility` (log-log interpolation over the grid, rates made monotone
+in a by isotonic regression): an overconfident forecaster (exceeded too often) gets
+a* < ε, an underconfident one a* > ε. The outcomes do not depend on the decisions taken,
+so this converges without feedback oscillation. Grid levels are absolute, so one
+posterior serves any ε inside the grid.
+
+Why a credible rate, not the mean: exceedances come in bursts, and a plan that follows the
+mean of a short memory relaxes between bursts and meets the next one too thin. On GenTD26
+at ε = 0.01 the realised shortfall rate was 0.016 with the mean and a memory of 100 steps,
+0.012 with a memory of 1,000 steps, and 0.011 with the 75% bound and 1,000 steps; on a
+fisher container, where exceedances are not bursty, 0.011, 0.008 and 0.008. Hence also
+the memory sized to ε (`forgetting_for`): about ten expected exceedances.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy import special
 
 from decision.errors import InvalidDecisionInput
 
@@ -39,6 +47,15 @@ DEFAULT_LEVELS: tuple[float, ...] = tuple(
 DEFAULT_PRIOR_STRENGTH = 20.0
 DEFAULT_FORGETTING = 0.99
 DEFAULT_STEADY_PRIOR_STRENGTH = 2.0
+DEFAULT_RATE_CREDIBILITY = 0.75
+EXCEEDANCES_REMEMBERED = 10.0
+
+
+def forgetting_for(sla_epsilon: float) -> float:
+    """The forgetting factor whose memory, 1 / (1 - lambda) steps, holds about
+    `EXCEEDANCES_REMEMBERED` exceedances at ε (within 100 .. 10,000 steps)."""
+    memory = min(max(EXCEEDANCES_REMEMBERED / sla_epsilon, 100.0), 10_000.0)
+    return 1.0 - 1.0 / memory
 
 
 def isotonic_increasing(
@@ -74,9 +91,14 @@ class CalibrationPosterior:
     prior_strength: float = DEFAULT_PRIOR_STRENGTH
     forgetting: float = DEFAULT_FORGETTING
     steady_prior_strength: float = DEFAULT_STEADY_PRIOR_STRENGTH
+    rate_credibility: float = DEFAULT_RATE_CREDIBILITY
     alpha: list[float] = field(default_factory=list)
     beta: list[float] = field(default_factory=list)
     updates: int = 0
+    # planning_rates() between updates (betaincinv is most of a decision's calibration time).
+    _planning_rates: npt.NDArray[np.float64] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         levels = np.asarray(self.levels, dtype=np.float64)
@@ -97,6 +119,11 @@ class CalibrationPosterior:
             raise InvalidDecisionInput(
                 "CalibrationPosterior.steady_prior_strength must be > 0, "
                 f"got {self.steady_prior_strength!r}"
+            )
+        if not (0.5 <= self.rate_credibility < 1):
+            raise InvalidDecisionInput(
+                "CalibrationPosterior.rate_credibility must be in [0.5, 1), "
+                f"got {self.rate_credibility!r}"
             )
         if not (0 < self.forgetting <= 1):
             raise InvalidDecisionInput(
@@ -141,6 +168,7 @@ class CalibrationPosterior:
         self.alpha = alpha.tolist()
         self.beta = beta.tolist()
         self.updates += 1
+        self._planning_rates = None
 
     def exceedance_rates(self) -> npt.NDArray[np.float64]:
         """Posterior mean realised exceedance rate per level, made non-decreasing in level
@@ -149,10 +177,25 @@ class CalibrationPosterior:
         weights = alpha + np.asarray(self.beta)
         return isotonic_increasing(alpha / weights, weights)
 
+    def planning_rates(self) -> npt.NDArray[np.float64]:
+        """Per level, the rate that the realised exceedance rate stays below with posterior
+        probability `rate_credibility`, at least the posterior mean, made non-decreasing in
+        level (isotonic)."""
+        if self._planning_rates is not None:
+            return self._planning_rates
+        alpha = np.asarray(self.alpha)
+        beta = np.asarray(self.beta)
+        bound = special.betaincinv(alpha, beta, self.rate_credibility)
+        # With alpha < 1 (few exceedances seen at a small level) the Beta piles up at zero
+        # and its quantiles fall below its mean: never plan below the mean.
+        rates = np.maximum(np.asarray(bound, dtype=np.float64), alpha / (alpha + beta))
+        self._planning_rates = isotonic_increasing(rates, alpha + beta)
+        return self._planning_rates
+
     def effective_epsilon(self, sla_epsilon: float) -> float:
-        """The planning level whose posterior exceedance rate equals `sla_epsilon`,
-        clipped to the grid."""
-        rates = self.exceedance_rates()
+        """The planning level whose credible exceedance rate equals `sla_epsilon`, clipped
+        to the grid."""
+        rates = self.planning_rates()
         if sla_epsilon <= rates[0]:
             return self.levels[0]
         if sla_epsilon >= rates[-1]:
@@ -164,7 +207,7 @@ class CalibrationPosterior:
 
     def at_limit(self, sla_epsilon: float) -> bool:
         """True when the correction wanted a level outside the grid (and was clipped)."""
-        rates = self.exceedance_rates()
+        rates = self.planning_rates()
         return bool(sla_epsilon < rates[0] or sla_epsilon > rates[-1])
 
     def to_dict(self) -> dict[str, Any]:
@@ -174,6 +217,7 @@ class CalibrationPosterior:
             "prior_strength": self.prior_strength,
             "forgetting": self.forgetting,
             "steady_prior_strength": self.steady_prior_strength,
+            "rate_credibility": self.rate_credibility,
             "alpha": list(self.alpha),
             "beta": list(self.beta),
             "updates": self.updates,
@@ -192,6 +236,9 @@ class CalibrationPosterior:
                 prior_strength=float(data["prior_strength"]),
                 forgetting=float(data["forgetting"]),
                 steady_prior_strength=float(data["steady_prior_strength"]),
+                # Posteriors saved before it existed planned at the mean's rate (0.5 is
+                # close); they take the current default.
+                rate_credibility=float(data.get("rate_credibility", DEFAULT_RATE_CREDIBILITY)),
                 alpha=[float(v) for v in data["alpha"]],
                 beta=[float(v) for v in data["beta"]],
                 updates=int(data["updates"]),

@@ -166,6 +166,24 @@ class DemandAnalysis:
             planned[beyond] = ceil_replicas(self.tail_demand(levels[beyond]).max(axis=1))
         return planned
 
+    def kept_counts(self, levels: FloatArray) -> IntArray:
+        """`kept_count` at each calibration level: the fewest replicas a scale-down at that
+        level must keep for the steps before the delay (0 with no delay)."""
+        kept = np.zeros(levels.size, dtype=np.int64)
+        if self.delay == 0:
+            return kept
+        allowed = max_allowed_exceedances_at(self.sample_count, self.spec.credible_level, levels)
+        shown = (allowed >= 0) & (allowed < self.sample_count)
+        position = self.sample_count - allowed[shown] - 1
+        kept[shown] = self.sorted_kept[position].max(axis=1)
+        beyond = allowed < 0
+        if beyond.any():
+            tails = extrapolated_quantile(
+                self.sorted_before, levels[beyond], self.spec.credible_level
+            )
+            kept[beyond] = kept_replicas(tails, self.ready[: self.delay]).max(axis=1)
+        return kept
+
     def _capacity(self, candidates: IntArray) -> FloatArray:
         usable = usable_replicas(candidates, self.ready, self.total, self.delay)
         capacities = np.asarray(self.spec.capacities)
