@@ -142,6 +142,15 @@ def test_notes_say_how_to_reach_the_dashboard_and_create_a_pool_autoscaler() -> 
     assert "kind: PoolAutoscaler" in notes
 
 
+def test_notes_warn_when_tasks_would_queue_for_a_worker_the_release_does_not_run() -> None:
+    without_worker = {"redis": {"existingSecret": "prod-redis"}, "worker": {"enabled": False}}
+    notes = render_files(without_worker)["harmony/templates/NOTES.txt"]
+    assert "WARNING: Redis is configured" in notes
+    assert "No Redis configured" not in notes
+    assert "WARNING" not in render_files({})["harmony/templates/NOTES.txt"]
+    assert "WARNING" not in render_files(VALUE_SETS["redis-worker"])["harmony/templates/NOTES.txt"]
+
+
 def _deep_merge(into: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
     for key, value in more.items():
         if isinstance(value, dict) and isinstance(into.get(key), dict):
