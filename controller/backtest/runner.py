@@ -29,7 +29,7 @@ from controller.backtest.forecasts import (
 )
 from controller.backtest.replay import FORECASTING_POLICIES, CaseResult
 from controller.backtest.scenario import Scenario
-from controller.backtest.summary import Summary, summarise
+from controller.backtest.summary import Summary, knobs_near_the_sla, summarise
 from controller.errors import BadUsage, HarmonyError
 from controller.series import Series
 from decision.policies import POLICY_NAMES, default_sweep
@@ -78,6 +78,10 @@ class BacktestConfig:
     redis_url: str | None = None
     # Knob values per policy for --sweep, replacing decision.policies.default_sweep's.
     sweeps: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    # With --sweep: rounds of bisection between each policy's best feasible knob and its
+    # cheaper infeasible neighbours (summary.knobs_near_the_sla), so that a policy's figure
+    # depends less on where its sweep's points happen to fall.
+    refine_rounds: int = 2
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.policies if name not in POLICY_NAMES]
@@ -258,6 +262,20 @@ def run_backtest(
     ]
     advance = reporter.stage(f"replaying {len(cases)} cases", len(cases))
     results = run_cases(cases, redis_url=config.redis_url, on_done=lambda _c, _r: advance(1))
+    for round_number in range(config.refine_rounds if config.sweep else 0):
+        more = [
+            Case(scenario, policy, knob)
+            for policy, knobs in knobs_near_the_sla(results, config.sla).items()
+            for knob in knobs
+        ]
+        if not more:
+            break
+        advance = reporter.stage(
+            f"refining near the SLA (round {round_number + 1}): {len(more)} cases", len(more)
+        )
+        results += run_cases(
+            more, redis_url=config.redis_url, on_done=lambda _c, _r, step=advance: step(1)
+        )
     summary = summarise(results, config.sla)
     for message in notes:
         reporter.note(message)

@@ -3,7 +3,9 @@
 Each policy's figure at the SLA is its *best feasible knob*: the fewest replica-hours
 among the knob values it was run at whose realised shortfall rate is <= the SLA (no
 interpolation between knob values, so every quoted figure is a run that happened). A
-policy none of whose runs met the SLA has no figure.
+policy none of whose runs met the SLA has no figure. With a coarse sweep that figure
+depends on where the points fall, so the backtest bisects every policy alike between its
+best feasible knob and its cheaper neighbours (`knobs_near_the_sla`).
 """
 
 from __future__ import annotations
@@ -75,6 +77,33 @@ class Summary:
 
 def _fmt(value: float | None) -> str:
     return "nan" if value is None else f"{value:.2f}"
+
+
+def knobs_near_the_sla(results: Sequence[CaseResult], sla: float) -> dict[str, list[float]]:
+    """Per policy, the knob values half-way between its best feasible knob and each
+    neighbouring knob on its curve that was cheaper but missed the SLA: where a run may
+    still meet the SLA for less. A policy with no feasible run, or whose neighbours are
+    dearer, gets none. Refining every policy the same way keeps the comparison fair."""
+    summary = summarise(results, sla)
+    wanted: dict[str, list[float]] = {}
+    for name, item in summary.policies.items():
+        best = item.at_sla
+        swept = [case for case in item.curve if case.knob_value is not None]
+        positions = [index for index, case in enumerate(swept) if case is best]
+        if best is None or not positions:
+            continue
+        position = positions[0]
+        for neighbour in (position - 1, position + 1):
+            if not 0 <= neighbour < len(swept):
+                continue
+            other = swept[neighbour]
+            if other.knob_value is None or best.knob_value is None:
+                continue
+            if other.metrics.replica_hours < best.metrics.replica_hours:
+                middle = round((best.knob_value + other.knob_value) / 2, 9)
+                if middle not in (best.knob_value, other.knob_value):
+                    wanted.setdefault(name, []).append(middle)
+    return wanted
 
 
 def summarise(results: Sequence[CaseResult], sla: float) -> Summary:

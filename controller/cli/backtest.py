@@ -92,7 +92,12 @@ def backtest(
         float, typer.Option("--train-fraction", help="Leading share of the trace to train on.")
     ] = defaults.TRAIN_FRACTION,
     sweep: Annotated[
-        bool, typer.Option("--sweep", help="Run each policy over its knob: cost–SLA curves.")
+        bool,
+        typer.Option(
+            "--sweep",
+            help="Run each policy over its knob (cost–SLA curves), then twice half-way "
+            "between its best run within the SLA and its cheaper neighbours.",
+        ),
     ] = False,
     report: Annotated[
         Path | None,
