@@ -191,9 +191,13 @@ class CalibrationPosterior:
         bound = special.betaincinv(alpha, beta, self.rate_credibility)
         # With alpha < 1 (few exceedances seen at a small level) the Beta piles up at zero
         # and its quantiles fall below its mean: never plan below the mean.
-        rates = np.maximum(np.asarray(bound, dtype=np.float64), alpha / (alpha + beta))
-        self._planning_rates = isotonic_increasing(rates, alpha + beta)
-        return self._planning_rates
+        rates: npt.NDArray[np.float64] = np.maximum(
+            np.asarray(bound, dtype=np.float64), alpha / (alpha + beta)
+        )
+        if np.any(np.diff(rates) < 0):
+            rates = isotonic_increasing(rates, alpha + beta)
+        self._planning_rates = rates
+        return rates
 
     def effective_epsilon(self, sla_epsilon: float) -> float:
         """The planning level whose credible exceedance rate equals `sla_epsilon`, clipped

@@ -131,15 +131,12 @@ class HarmonyPolicy:
         if step - delay not in self._recommended:
             return None
         window = self.spec.stabilization_steps
-        requests = []
-        for origin in range(step - delay, step + 1):
-            held = [
-                self._recommended[o]
-                for o in range(origin - window + 1, origin + 1)
-                if o in self._recommended
-            ]
-            requests.append(np.max(np.asarray(held, dtype=np.float64), axis=0))
-        capacity: FloatArray = np.min(np.asarray(requests), axis=0)
+        first = step - delay - window + 1
+        # Rows for origins first .. step; origins before the first decision hold nothing.
+        nothing = np.full(len(self._recommended[step - delay]), -np.inf)
+        rows = np.asarray([self._recommended.get(o, nothing) for o in range(first, step + 1)])
+        requests = np.lib.stride_tricks.sliding_window_view(rows, window, axis=0).max(axis=2)
+        capacity: FloatArray = requests.min(axis=0)
         return capacity
 
     def _memory(self) -> int:
