@@ -91,25 +91,10 @@ class DemandAnalysis:
         self.sorted_after = np.sort(after, axis=0)
         self._step_shortfall: StepShortfall | None = None
 
-    def kept_count(self, allowed: int) -> int:
-        """Fewest replicas a scale-down must keep so that each step before the delay has at
-        most `allowed` samples short (0 with no delay)."""
-        columns = self.sorted_kept.T
-        return max((smallest_count_allowing(column, allowed) for column in columns), default=0)
-
-    def kept_beyond_samples(self, level: float) -> int:
-        """`kept_count` for a level too small for S samples to show: each step before the
-        delay keeps its extrapolated tail (capped at what is ready)."""
-        if self.delay == 0:
-            return 0
-        tails = extrapolated_quantile(
-            self.sorted_before, np.asarray([level]), self.spec.credible_level
-        )
-        return int(kept_replicas(tails, self.ready[: self.delay]).max())
-
     def covering_all(self) -> int:
         """Fewest replicas without shortfall in any sample (the oracle's count)."""
-        return max(int(self.sorted_requirements[-1]), self.kept_count(0))
+        kept_for_every_sample = int(self.sorted_kept[-1].max()) if self.delay else 0
+        return max(int(self.sorted_requirements[-1]), kept_for_every_sample)
 
     def shortfall_counts(self, candidates: IntArray) -> IntArray:
         return exceedance_counts(self.sorted_requirements, candidates)
@@ -167,8 +152,9 @@ class DemandAnalysis:
         return planned
 
     def kept_counts(self, levels: FloatArray) -> IntArray:
-        """`kept_count` at each calibration level: the fewest replicas a scale-down at that
-        level must keep for the steps before the delay (0 with no delay)."""
+        """`[len(levels)]` fewest replicas a scale-down at each level must keep for the
+        steps before the delay (0 with no delay); a level too small for S samples to show
+        keeps each step's extrapolated tail (capped at what is ready)."""
         kept = np.zeros(levels.size, dtype=np.int64)
         if self.delay == 0:
             return kept
@@ -223,11 +209,10 @@ def plan_replicas(analysis: DemandAnalysis, epsilon: float) -> Plan:
         # S is too small to show a probability this low even with no sample short.
         beyond = int(analysis.beyond_samples(np.asarray([epsilon]))[0])
         sla_replicas = max(int(requirements[-1]), beyond)
-        kept = max(analysis.kept_count(0), analysis.kept_beyond_samples(epsilon))
         binding = BindingConstraint.sample_size
     else:
         sla_replicas = smallest_count_allowing(requirements, allowed)
-        kept = analysis.kept_count(allowed)
+    kept = int(analysis.kept_counts(np.asarray([epsilon]))[0])
     if sla_replicas > spec.max_replicas:
         return Plan(spec.max_replicas, BindingConstraint.infeasible, sla_replicas, kept)
     if kept > sla_replicas:
