@@ -12,7 +12,7 @@ from decision.engine import DemandAnalysis, plan_replicas
 from decision.errors import InvalidDecisionInput, require_own_state
 from decision.reasons import ReasonContext, reason
 from decision.safety import apply_safety_rules
-from decision.types import Decision, FloatArray, PoolObservation, PoolSpec
+from decision.types import Decision, FloatArray, IntArray, PoolObservation, PoolSpec
 
 
 def window_phrase(delay: int, stop: int) -> str:
@@ -56,7 +56,7 @@ class HarmonyPolicy:
         self.calibration = CalibrationPosterior(forgetting=forgetting_for(knob))
         self._history: list[int] = []
         # Per decision step: the replicas recommended at each calibration level.
-        self._recommended: dict[int, list[int]] = {}
+        self._recommended: dict[int, IntArray] = {}
         self._step = 0
 
     def decide(self, observation: PoolObservation, demand_samples: FloatArray | None) -> Decision:
@@ -72,8 +72,9 @@ class HarmonyPolicy:
         safety = apply_safety_rules(plan.replicas, observation, spec, self._history)
         self._remember(safety.recommendation)
         levels = self.calibration.level_array
-        recommended = np.maximum(analysis.planned_counts(levels), analysis.kept_counts(levels))
-        self._recommended[self._step] = recommended.tolist()
+        self._recommended[self._step] = np.maximum(
+            analysis.planned_counts(levels), analysis.kept_counts(levels)
+        )
         replicas = safety.replicas
         probability, upper = analysis.shortfall_probability(replicas)
         binding = safety.binding or plan.binding
@@ -148,7 +149,9 @@ class HarmonyPolicy:
             "policy": self.name,
             "step": self._step,
             "history": list(self._history),
-            "recommended": {str(step): counts for step, counts in self._recommended.items()},
+            "recommended": {
+                str(step): counts.tolist() for step, counts in self._recommended.items()
+            },
             "calibration": self.calibration.to_dict(),
         }
 
@@ -159,7 +162,10 @@ class HarmonyPolicy:
             self._history = [int(v) for v in state["history"]]
             # A state saved before "recommended" existed ("pending" plans) starts it afresh.
             recommended = state.get("recommended", {})
-            self._recommended = {int(k): [int(c) for c in v] for k, v in recommended.items()}
+            self._recommended = {
+                int(k): np.asarray([int(c) for c in v], dtype=np.int64)
+                for k, v in recommended.items()
+            }
             # The memory follows this policy's ε, which may have changed since the save.
             self.calibration = replace(
                 CalibrationPosterior.from_dict(state["calibration"]),

@@ -120,7 +120,7 @@ def test_the_calibration_judges_the_capacity_the_pool_rules_would_have_given() -
     """Delay 1, stabilisation 2: a request holds the higher of its own and the previous
     recommendation; the usable count at t is the smaller of the requests at t - 1 and t."""
     policy = HarmonyPolicy(replace(spec(delay=1), stabilization_steps=2), EPSILON)
-    policy._recommended = {0: [9, 5], 1: [4, 6], 2: [2, 7]}
+    policy._recommended = {o: np.array(c) for o, c in {0: [9, 5], 1: [4, 6], 2: [2, 7]}.items()}
     # Requests: at 1, max(9, 4) = 9 and max(5, 6) = 6; at 2, max(4, 2) = 4 and max(6, 7) = 7.
     np.testing.assert_array_equal(policy.stabilised_capacity(2), [4, 6])
     assert policy.stabilised_capacity(0) is None  # no decision reaches step 0 in time
