@@ -88,17 +88,11 @@ def knobs_near_the_sla(results: Sequence[CaseResult], sla: float) -> dict[str, l
     wanted: dict[str, list[float]] = {}
     for name, item in summary.policies.items():
         best = item.at_sla
-        swept = [case for case in item.curve if case.knob_value is not None]
-        positions = [index for index, case in enumerate(swept) if case is best]
-        if best is None or not positions:
+        if best is None or best.knob_value is None:
             continue
-        position = positions[0]
-        for neighbour in (position - 1, position + 1):
-            if not 0 <= neighbour < len(swept):
-                continue
-            other = swept[neighbour]
-            if other.knob_value is None or best.knob_value is None:
-                continue
+        swept = [case for case in item.curve if case.knob_value is not None]
+        position = next(index for index, case in enumerate(swept) if case is best)
+        for other in swept[max(position - 1, 0) : position] + swept[position + 1 : position + 2]:
             if other.metrics.replica_hours < best.metrics.replica_hours:
                 middle = round((best.knob_value + other.knob_value) / 2, 9)
                 if middle not in (best.knob_value, other.knob_value):
