@@ -38,11 +38,12 @@ import time
 import numpy as np
 import torch
 
+from bench.options import add_flow_transform_option
 from controller.backtest.runner import BacktestConfig, BacktestOutcome, run_backtest
 from controller.series import Series
 from controller.traces import TraceOptions, load_trace
 from decision.policies import POLICY_NAMES, default_sweep
-from forecaster.config import FLOW_TRANSFORMS, FlowTransformKind, ForecasterConfig
+from forecaster.config import FlowTransformKind, ForecasterConfig
 
 SLA = 0.01
 SEED = 0
@@ -186,12 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-gentd26", action="store_true")
     parser.add_argument("--no-drift", action="store_true")
     parser.add_argument("--speed", action="store_true", help="only B4's 30-day backtest timing")
-    parser.add_argument(
-        "--flow-transform",
-        choices=list(FLOW_TRANSFORMS),
-        default=ForecasterConfig().flow_transform,
-        help="coupling layers of the flow head",
-    )
+    add_flow_transform_option(parser)
     args = parser.parse_args(argv)
     if args.speed:
         print(f"B4 backtest speed: seed={SEED} data=../shared/data command={' '.join(sys.argv)}")

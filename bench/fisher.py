@@ -21,10 +21,10 @@ import time
 import numpy as np
 import torch
 
+from bench.options import add_flow_transform_option
 from controller.traces import TraceOptions, load_trace
 from forecaster import ForecasterConfig, train_forecaster
 from forecaster.baselines import LastValueBaseline
-from forecaster.config import FLOW_TRANSFORMS
 from forecaster.scoring import coverage, crps
 
 
@@ -81,12 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--head", choices=["flow", "gaussian"], default="flow")
-    parser.add_argument(
-        "--flow-transform",
-        choices=list(FLOW_TRANSFORMS),
-        default=ForecasterConfig().flow_transform,
-        help="coupling layers of the flow head",
-    )
+    add_flow_transform_option(parser)
     args = parser.parse_args(argv)
     if "-" in args.containers:
         first, last = (int(part) for part in args.containers.split("-"))

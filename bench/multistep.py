@@ -21,11 +21,12 @@ import datetime as dt
 import numpy as np
 import torch
 
+from bench.options import add_flow_transform_option
 from controller.traces import TraceOptions, load_trace
 from forecaster import ForecasterConfig, train_forecaster
 from forecaster.base import ProbabilisticForecaster
 from forecaster.baselines import ETSBaseline, LastValueBaseline, SeasonalNaiveBaseline
-from forecaster.config import FLOW_TRANSFORMS, FlowTransformKind
+from forecaster.config import FlowTransformKind
 from forecaster.scoring import coverage, crps
 
 HORIZON = 12
@@ -88,12 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--containers", type=int, default=1, help="fisher containers 1..N")
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--flow-transform",
-        choices=list(FLOW_TRANSFORMS),
-        default=ForecasterConfig().flow_transform,
-        help="coupling layers of the flow head",
-    )
+    add_flow_transform_option(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     print(
