@@ -35,11 +35,14 @@ def _both_inverses(flow: torch.nn.Module, features: int) -> tuple[torch.Tensor, 
     return expected, actual
 
 
+@pytest.mark.parametrize("features", [6, 7])
 @pytest.mark.parametrize("flow_transform", FLOW_TRANSFORMS)
-def test_the_per_window_inverse_equals_nflows_inverse(flow_transform: FlowTransformKind) -> None:
-    flow = _perturbed_flow(flow_transform, features=6)
+def test_the_per_window_inverse_equals_nflows_inverse(
+    flow_transform: FlowTransformKind, features: int
+) -> None:
+    flow = _perturbed_flow(flow_transform, features=features)
     assert _supported(flow)
-    expected, actual = _both_inverses(flow, features=6)
+    expected, actual = _both_inverses(flow, features=features)
     torch.testing.assert_close(actual, expected, atol=1e-4, rtol=1e-4)
 
 
@@ -54,3 +57,14 @@ def test_a_single_value_flow_goes_through_nflows_itself(flow_transform: FlowTran
 def test_a_flow_in_training_mode_goes_through_nflows_itself() -> None:
     flow = _perturbed_flow("spline", features=6).train()
     assert not _supported(flow)
+
+
+def test_with_gradients_enabled_sampling_goes_through_nflows_itself() -> None:
+    flow = _perturbed_flow("spline", features=6)
+    generator = torch.Generator().manual_seed(2)
+    noise = torch.randn(WINDOWS * SAMPLES, 6, generator=generator)
+    window_context = torch.randn(WINDOWS, TINY.context_features, generator=generator)
+    inverted = inverse_per_window(flow, noise, window_context, SAMPLES)
+    assert inverted.requires_grad
+    expected, _ = flow.inverse(noise, context=window_context.repeat_interleave(SAMPLES, dim=0))
+    torch.testing.assert_close(inverted, expected)
