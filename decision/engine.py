@@ -13,6 +13,7 @@ penalty: the fewest replicas).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,7 @@ from decision.shortfall import (
     smallest_count_allowing,
     usable_replicas,
 )
-from decision.tail import extrapolated_quantile
+from decision.tail import TailFit, fit_tail
 from decision.types import BindingConstraint, FloatArray, IntArray, PoolObservation, PoolSpec
 
 
@@ -118,20 +119,22 @@ class DemandAnalysis:
     def expected_utilization(self, replicas: int) -> float:
         """Expected served share of usable capacity over the window steps after the delay
         (for several indicators, the busiest one per step)."""
-        candidates = np.asarray([replicas])
-        capacity = self._capacity(candidates)[0].reshape(self.stop, -1)
-        shortfall = self._expected_shortfall(candidates)[0].reshape(self.stop, -1)
-        served = self.window.mean(axis=0) - shortfall
+        usable = usable_replicas(np.asarray([replicas]), self.ready, self.total, self.delay)
+        after = slice(self.delay, None)
+        capacity = usable[0][after, None] * np.asarray(self.spec.capacities)[None, :]
+        # Served demand is E[min(D, capacity)] = E[D] - E[(D - capacity)+]; for one count the
+        # mean over the samples directly (StepShortfall's bins pay off over many counts).
+        served = np.minimum(self.window[:, after], capacity).mean(axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):
             utilization = np.where(capacity > 0, served / capacity, 1.0)
-        return float(np.clip(utilization[self.delay :].max(axis=1), 0.0, 1.0).mean())
+        return float(np.clip(utilization.max(axis=1), 0.0, 1.0).mean())
 
     def tail_demand(self, levels: FloatArray) -> FloatArray:
         """`[len(levels), W]` demand in replicas at each window step after the delay, its
         tail extrapolated at level / W per step (so that the union over the W steps stays
         within the level)."""
         per_step = np.asarray(levels, dtype=np.float64) / self.sorted_after.shape[1]
-        return extrapolated_quantile(self.sorted_after, per_step, self.spec.credible_level)
+        return self._after_tail.quantile(per_step)
 
     def beyond_samples(self, levels: FloatArray) -> IntArray:
         """`[len(levels)]` fewest replicas covering the extrapolated tail at each level
@@ -164,17 +167,17 @@ class DemandAnalysis:
         kept[shown] = self.sorted_kept[position].max(axis=1)
         beyond = allowed < 0
         if beyond.any():
-            tails = extrapolated_quantile(
-                self.sorted_before, levels[beyond], self.spec.credible_level
-            )
+            tails = self._before_tail.quantile(levels[beyond])
             kept[beyond] = kept_replicas(tails, self.ready[: self.delay]).max(axis=1)
         return kept
 
-    def _capacity(self, candidates: IntArray) -> FloatArray:
-        usable = usable_replicas(candidates, self.ready, self.total, self.delay)
-        capacities = np.asarray(self.spec.capacities)
-        cube = usable[:, :, None] * capacities[None, None, :]
-        return np.asarray(cube.reshape(candidates.size, -1), dtype=np.float64)
+    @functools.cached_property
+    def _after_tail(self) -> TailFit:
+        return fit_tail(self.sorted_after, self.spec.credible_level)
+
+    @functools.cached_property
+    def _before_tail(self) -> TailFit:
+        return fit_tail(self.sorted_before, self.spec.credible_level)
 
     def _expected_shortfall(self, candidates: IntArray) -> FloatArray:
         if self._step_shortfall is None:

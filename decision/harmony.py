@@ -136,7 +136,12 @@ class HarmonyPolicy:
         # Rows for origins first .. step; origins before the first decision hold nothing.
         nothing = np.full(len(self._recommended[step - delay]), -np.inf)
         rows = np.asarray([self._recommended.get(o, nothing) for o in range(first, step + 1)])
-        requests = np.lib.stride_tricks.sliding_window_view(rows, window, axis=0).max(axis=2)
+        # requests[i] = max(rows[i .. i + window - 1]): the running maximum over the window,
+        # one shifted maximum per step of it (a sliding-window view cost twice as much).
+        count = rows.shape[0] - window + 1
+        requests = rows[:count]
+        for shift in range(1, window):
+            requests = np.maximum(requests, rows[shift : shift + count])
         capacity: FloatArray = requests.min(axis=0)
         return capacity
 

@@ -17,6 +17,9 @@ falls and as the samples widen, and equals the largest sample when they agree ex
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import special
 
@@ -31,22 +34,53 @@ def tail_sample_count(sample_count: int) -> int:
     return min(max(MIN_TAIL_SAMPLES, round(TAIL_SHARE * sample_count)), sample_count - 1)
 
 
+@dataclass(frozen=True)
+class TailFit:
+    """The exponential tail fitted to samples sorted along axis 0 (module docstring); one
+    per column for `[S, W]` samples. A decision asks it for several sets of levels, so it
+    is fitted once and evaluated as often as needed."""
+
+    threshold: FloatArray
+    scale: FloatArray | None  # None: too few samples for a tail; quantiles are the largest
+    largest: FloatArray
+    tail_share: float  # m / S
+
+    def quantile(self, levels: FloatArray) -> FloatArray:
+        """Upper-tail quantiles at exceedance probabilities `levels`, each >= the largest
+        sample: `[L]` for one column, `[L, W]` for W columns."""
+        levels = np.asarray(levels, dtype=np.float64)
+        if self.scale is None:
+            return np.broadcast_to(self.largest, (levels.size, *self.largest.shape)).copy()
+        log_ratio = np.log(self.tail_share / levels).reshape(-1, *([1] * self.largest.ndim))
+        result: FloatArray = np.maximum(self.threshold + self.scale * log_ratio, self.largest)
+        return result
+
+
+def fit_tail(sorted_values: FloatArray, credible_level: float) -> TailFit:
+    """Fit the tail of samples sorted ascending along axis 0 (`[S]` or `[S, W]`)."""
+    values = np.asarray(sorted_values, dtype=np.float64)
+    count = values.shape[0]
+    largest = values[-1]
+    tail = tail_sample_count(count)
+    if tail < 1:
+        return TailFit(threshold=largest, scale=None, largest=largest, tail_share=0.0)
+    threshold = values[count - tail - 1]
+    excess = np.sum(values[count - tail :] - threshold, axis=0)
+    scale = excess / _rate_quantile(tail, credible_level)
+    return TailFit(threshold=threshold, scale=scale, largest=largest, tail_share=tail / count)
+
+
 def extrapolated_quantile(
     sorted_values: FloatArray, levels: FloatArray, credible_level: float
 ) -> FloatArray:
     """Upper-tail quantiles at exceedance probabilities `levels` of samples sorted
     ascending along axis 0 (module docstring), each >= the largest sample: `[L]` for
     `[S]` samples, `[L, W]` for `[S, W]` (one tail per column)."""
-    levels = np.asarray(levels, dtype=np.float64)
-    values = np.asarray(sorted_values, dtype=np.float64)
-    count = values.shape[0]
-    largest = values[-1]
-    tail = tail_sample_count(count)
-    if tail < 1:
-        return np.broadcast_to(largest, (levels.size, *largest.shape)).copy()
-    threshold = values[count - tail - 1]
-    excess = np.sum(values[count - tail :] - threshold, axis=0)
-    scale = excess / float(special.gammaincinv(tail, 1.0 - credible_level))
-    log_ratio = np.log((tail / count) / levels).reshape(-1, *([1] * largest.ndim))
-    result: FloatArray = np.maximum(threshold + scale * log_ratio, largest)
-    return result
+    return fit_tail(sorted_values, credible_level).quantile(levels)
+
+
+@functools.lru_cache(maxsize=64)
+def _rate_quantile(tail: int, credible_level: float) -> float:
+    """Gamma(tail, 1)^-1(1 - c): the same few values at every decision, and the costliest
+    part of the fit (a replayed month calls it hundreds of thousands of times)."""
+    return float(special.gammaincinv(tail, 1.0 - credible_level))
