@@ -37,6 +37,7 @@ from torch.nn import functional
 from forecaster.config import ForecasterConfig
 from forecaster.encoder import HierarchicalEncoder, normalise_context
 from forecaster.flow_sampling import inverse_per_window
+from forecaster.spline_inverse import raw_for_unit_slope
 
 _CONTEXT_PER_TOKEN = 8
 _LOG_2PI = math.log(2 * math.pi)
@@ -67,7 +68,7 @@ def _start_as_identity(final_layer: nn.Linear, num_bins: int) -> None:
     Gaussian head and training can only add shape to it.
     """
     per_feature = 3 * num_bins - 1
-    unit_slope = math.log(math.expm1(1.0 - DEFAULT_MIN_DERIVATIVE))
+    unit_slope = raw_for_unit_slope(DEFAULT_MIN_DERIVATIVE)
     with torch.no_grad():
         final_layer.weight.zero_()
         bias = final_layer.bias.view(-1, per_feature)
@@ -169,7 +170,7 @@ def _single_feature_flow(config: ForecasterConfig) -> Transform:
         final_layer = affine.autoregressive_net.final_layer
         _start_affine_as_identity(final_layer, 0.0)
         with torch.no_grad():
-            final_layer.bias[0] = math.log(math.expm1(1.0 - _MADE_AFFINE_EPSILON))
+            final_layer.bias[0] = raw_for_unit_slope(_MADE_AFFINE_EPSILON)
         return affine
     single = MaskedPiecewiseRationalQuadraticAutoregressiveTransform(
         features=1,

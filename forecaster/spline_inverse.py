@@ -35,9 +35,14 @@ class SplineShape:
 
     @property
     def edge_derivative_raw(self) -> float:
-        """The unnormalised derivative nflows pads both ends with: softplus of it plus the
-        minimum derivative is 1."""
-        return math.log(math.expm1(1.0 - self.min_derivative))
+        """The unnormalised derivative nflows pads both ends with (slope 1 there)."""
+        return raw_for_unit_slope(self.min_derivative)
+
+
+def raw_for_unit_slope(minimum: float) -> float:
+    """The raw value r with `minimum + softplus(r) == 1`: how nflows' splines and affine
+    layers parametrise a slope or scale of 1."""
+    return math.log(math.expm1(1.0 - minimum))
 
 
 def parameter_major_layer(
