@@ -46,8 +46,9 @@ class TailFit:
     tail_share: float  # m / S
 
     def quantile(self, levels: FloatArray) -> FloatArray:
-        """Upper-tail quantiles at exceedance probabilities `levels`, each >= the largest
-        sample: `[L]` for one column, `[L, W]` for W columns."""
+        """Upper-tail quantiles at exceedance probabilities `levels` (module docstring),
+        each >= the largest sample: `[L]` for `[S]` samples, `[L, W]` for `[S, W]` (one
+        tail per column)."""
         levels = np.asarray(levels, dtype=np.float64)
         if self.scale is None:
             return np.broadcast_to(self.largest, (levels.size, *self.largest.shape)).copy()
@@ -68,15 +69,6 @@ def fit_tail(sorted_values: FloatArray, credible_level: float) -> TailFit:
     excess = np.sum(values[count - tail :] - threshold, axis=0)
     scale = excess / _rate_quantile(tail, credible_level)
     return TailFit(threshold=threshold, scale=scale, largest=largest, tail_share=tail / count)
-
-
-def extrapolated_quantile(
-    sorted_values: FloatArray, levels: FloatArray, credible_level: float
-) -> FloatArray:
-    """Upper-tail quantiles at exceedance probabilities `levels` of samples sorted
-    ascending along axis 0 (module docstring), each >= the largest sample: `[L]` for
-    `[S]` samples, `[L, W]` for `[S, W]` (one tail per column)."""
-    return fit_tail(sorted_values, credible_level).quantile(levels)
 
 
 @functools.lru_cache(maxsize=64)

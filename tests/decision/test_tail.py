@@ -7,7 +7,7 @@ from scipy import special
 
 from decision import PoolSpec
 from decision.policies import make_policy
-from decision.tail import extrapolated_quantile
+from decision.tail import fit_tail
 from tests.decision.pool_sim import run_closed_loop
 
 LEVELS = np.array([1e-2, 1e-3, 1e-4])
@@ -18,27 +18,27 @@ def test_is_the_peaks_over_threshold_quantile_with_the_scale_at_its_credible_bou
     tail = values[-5:] - values[-6]  # m = 5 of 20 (5% of S, at least 5)
     scale = tail.sum() / special.gammaincinv(5, 0.1)
     expected = values[-6] + scale * np.log(0.25 / LEVELS)
-    np.testing.assert_allclose(extrapolated_quantile(values, LEVELS, 0.9), expected)
+    np.testing.assert_allclose(fit_tail(values, 0.9).quantile(LEVELS), expected)
 
 
 def test_grows_as_the_level_falls_and_as_the_samples_widen_never_below_the_largest() -> None:
     values = np.sort(np.random.default_rng(1).normal(50.0, 5.0, 200))
-    quantiles = extrapolated_quantile(values, LEVELS, 0.9)
+    quantiles = fit_tail(values, 0.9).quantile(LEVELS)
     assert np.all(np.diff(quantiles) > 0) and quantiles[0] >= values[-1]
     median = np.median(values)
-    wider = extrapolated_quantile(median + 2 * (values - median), LEVELS, 0.9)
+    wider = fit_tail(median + 2 * (values - median), 0.9).quantile(LEVELS)
     assert np.all(wider > quantiles)
 
 
 def test_samples_that_agree_exactly_give_their_value() -> None:
-    np.testing.assert_allclose(extrapolated_quantile(np.full(50, 7.0), LEVELS, 0.9), 7.0)
-    np.testing.assert_allclose(extrapolated_quantile(np.array([3.0]), LEVELS, 0.9), 3.0)
+    np.testing.assert_allclose(fit_tail(np.full(50, 7.0), 0.9).quantile(LEVELS), 7.0)
+    np.testing.assert_allclose(fit_tail(np.array([3.0]), 0.9).quantile(LEVELS), 3.0)
 
 
 def test_covers_a_true_tail_quantile_about_as_often_as_its_credibility() -> None:
     covered = [
-        extrapolated_quantile(np.sort(np.random.default_rng(seed).exponential(size=200)),
-                              np.array([1e-3]), 0.9)[0] >= np.log(1000)
+        fit_tail(np.sort(np.random.default_rng(seed).exponential(size=200)), 0.9)
+        .quantile(np.array([1e-3]))[0] >= np.log(1000)
         for seed in range(200)
     ]  # fmt: skip
     assert 0.8 <= np.mean(covered) <= 0.97
@@ -66,7 +66,7 @@ def test_an_overconfident_forecaster_still_meets_a_small_epsilon() -> None:
 
 def test_columns_get_one_tail_each() -> None:
     columns = np.sort(np.random.default_rng(4).gamma(2.0, 3.0, (100, 3)), axis=0)
-    together = extrapolated_quantile(columns, LEVELS, 0.9)
+    together = fit_tail(columns, 0.9).quantile(LEVELS)
     for index in range(3):
-        alone = extrapolated_quantile(columns[:, index], LEVELS, 0.9)
+        alone = fit_tail(columns[:, index], 0.9).quantile(LEVELS)
         np.testing.assert_allclose(together[:, index], alone)
