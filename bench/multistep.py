@@ -5,10 +5,11 @@ demand (`gentd26:requests` `gpu_seconds` binned at 5 minutes, L=288 = one day). 
 univariate. Split 70/10/20 of rows: the models train on the first 80% (the last 12.5% of
 it is the early-stopping validation part), and every step of the last 20% is a forecast
 origin. Scores are in units of the training part's standard deviation; CRPS and the 90%
-interval from 200 samples. Baselines: last value + empirical residual paths, seasonal naive
-(one day), ETS (damped trend, statsmodels) and the same encoder with a Gaussian head. Both
-series are never negative, and every model's samples, the baselines' included, are clamped
-at zero (the default `sample_floor`).
+interval's coverage (sample quantiles at Weibull plotting positions) from 200 samples.
+Baselines: last value + empirical residual paths, seasonal naive (one day), ETS (damped
+trend, statsmodels) and the same encoder with a Gaussian head. Both series are never
+negative, and every model's samples, the baselines' included, are clamped at zero (the
+default `sample_floor`).
 
     python -m bench.multistep
 """

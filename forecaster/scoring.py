@@ -91,12 +91,19 @@ def pinball(
 def coverage(
     samples: npt.ArrayLike, observations: npt.ArrayLike, level: float, sample_axis: int = 1
 ) -> float:
-    """Share of observations inside the central `level` interval of the samples."""
+    """Share of observations inside the central `level` interval of the samples.
+
+    The interval's ends are the samples' quantiles at Weibull plotting positions (the k-th
+    smallest of S samples stands for level k / (S + 1)), which a calibrated forecast's
+    samples meet on average: with numpy's default positions (k - 1) / (S - 1), 100
+    calibrated samples cover 93% for a 95% interval. Unbiased once S >= 2 / (1 - level) - 1
+    (39 samples for 95%); with fewer the ends are the extreme samples.
+    """
     if not 0.0 < level < 1.0:
         raise ValueError(f"interval level must lie in (0, 1), got {level}")
     values, observed = _samples_last(samples, observations, sample_axis)
     tail = (1.0 - level) / 2.0
-    lower, upper = np.quantile(values, [tail, 1.0 - tail], axis=-1)
+    lower, upper = np.quantile(values, [tail, 1.0 - tail], axis=-1, method="weibull")
     inside = (observed >= lower) & (observed <= upper)
     return float(inside.mean())
 

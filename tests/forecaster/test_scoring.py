@@ -62,6 +62,18 @@ def test_coverage_of_calibrated_samples_is_nominal() -> None:
     assert coverage(samples * 0.3, observations, 0.9) < 0.5
 
 
+def test_coverage_from_100_samples_is_not_biased_low() -> None:
+    # The interval between numpy's default quantiles of 100 calibrated samples covers about
+    # 0.93 of a 95% interval; at Weibull plotting positions it covers 0.95.
+    rng = np.random.default_rng(7)
+    samples = rng.standard_normal((40_000, 100))
+    observations = rng.standard_normal(40_000)
+    lower, upper = np.quantile(samples, [0.025, 0.975], axis=1)
+    assert ((observations >= lower) & (observations <= upper)).mean() < 0.94
+    assert coverage(samples, observations, 0.95) == pytest.approx(0.95, abs=0.004)
+    assert coverage(samples, observations, 0.8) == pytest.approx(0.8, abs=0.006)
+
+
 def test_energy_score_in_one_dimension_is_crps() -> None:
     rng = np.random.default_rng(6)
     samples = rng.normal(size=(5, 40, 1))
