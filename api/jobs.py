@@ -142,6 +142,7 @@ def _run(
 ) -> tuple[list[BacktestResult], dict[str, Any]]:
     # imported here: the runner pulls in torch, which the API needs only for backtests
     from controller.backtest.runner import BacktestConfig, run_backtest
+    from controller.backtest.store import case_summary, result_rows
     from controller.traces import TraceOptions, load_trace
 
     step = parameters.get("step_seconds")
@@ -168,22 +169,8 @@ def _run(
         redis_url=settings.redis_url,
     )
     outcome = run_backtest(series, config, recorder)
-    results = [
-        BacktestResult(
-            policy=case.policy,
-            knob_name=case.knob_name,
-            knob_value=case.knob_value,
-            replica_hours=case.metrics.replica_hours,
-            cost=case.metrics.cost,
-            shortfall_rate=case.metrics.shortfall_rate,
-            shortfall_unit_hours=case.metrics.shortfall_unit_hours,
-            actions_per_day=case.metrics.actions_per_day,
-            mean_utilization=case.metrics.mean_utilization,
-            details={"steps": case.metrics.steps, "shortfall_steps": case.metrics.shortfall_steps},
-        )
-        for case in outcome.results
-    ]
-    summary = outcome.summary.to_dict()
+    results = result_rows(outcome.case)
+    summary = case_summary(outcome.case)
     summary["demand_scale"] = outcome.demand_scale
     summary["run_notes"] = outcome.notes
     return results, summary

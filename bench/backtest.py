@@ -1,129 +1,202 @@
-"""B3: GPU-hours at a fixed SLA, Harmony against the baselines and the oracle.
+"""B3: GPU-hours at a fixed SLA, Harmony against the autoscalers people run, as deployed.
 
-    nice -n 10 .venv/bin/python -m bench.backtest [--samples 200] [--fisher 10] [--no-drift]
+    nice -n 10 .venv/bin/python -m bench.backtest [--cases gentd26,fisher1] [--workers 2]
     nice -n 10 .venv/bin/python -m bench.backtest --speed   # B4: 30 days at 1-minute steps
 
-Traces (from ../shared/data):
-  (a) gentd26:requests: GPU-seconds of demand per 5-minute step from GenTD26's request
-      trace, scaled so that its peak needs 32 replicas (8-GPU nodes);
-  (b) fisher:container1..10: each container's `load` (all 11 indicators feed the
-      forecaster), at its own 10-minute step, scaled so that its peak needs 20 replicas.
-Every trace: the forecaster (default settings, trained to early stopping, seed 0) trains
-on the first 50% of rows, the rest is decided; the
-provisioning delay is 10 minutes (2 steps on (a), 1 on (b)); target utilisation 1.0; every
-policy's knob is swept (decision.policies.default_sweep plus the midpoints of neighbouring
-values); each policy's figure is its best
-feasible knob (fewest replica-hours among runs with shortfall rate <= 1%). The final line
-gives medians over the traces of Harmony's replica-hours over the best baseline's and over
-the oracle's, and of Harmony's realised shortfall rate.
+Protocol (controller.backtest.protocol): each trace split train 50% / tune 25% / test 25%;
+the pool sized from the train part (its 99.9th percentile of demand needs P replicas),
+P = 8, 32, 128; 10-minute provisioning delay; SLA 1%; target utilisation 1.0. Each
+baseline's knob is the cheapest that met the SLA on tune (searched until found, or
+proven out of reach at the knob's limit), then judged on test; Harmony runs at ε = SLA
+with no tuning. Frontier (hindsight): every policy's cheapest knob meeting the SLA on test.
+Traces (from ../shared/data): gentd26:requests at 5-minute steps; fisher:container1..10
+`load` at 10-minute steps (all 11 indicators feed the forecaster); alibaba2018:machines
+cpu at 5-minute steps. One forecaster per trace (default settings, trained to early
+stopping, seed 0) serves every P: scaling the demand scales the samples.
 
-Speed (--speed, B4): gentd26:requests at its 1-minute step, followed by its own first days
-again to make 30 days (43,200 decided steps) after 2,000 rows of history; the forecaster
-(trained on those 2,000 rows, not timed) samples every origin, then each policy replays.
-
-Drift: gentd26:requests with the demand multiplied by 1.5 from the trace's midpoint on
-(a level shift at row T/2); the forecaster trains on the first half (before the shift),
-Harmony decides the second half at ε = 0.01 and the line reports its shortfall rate there.
+Drift (--drift): gentd26:requests with the demand x1.5 from row T/2 on; Harmony at
+ε = 0.01 deployed from the train part (before the shift); its shortfall on test.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
-import itertools
+import math
+import os
 import statistics
 import sys
 import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from bench.options import add_flow_transform_option
-from controller.backtest.runner import BacktestConfig, BacktestOutcome, run_backtest
+from controller.backtest.protocol import CaseOutcome
+from controller.backtest.runner import BacktestConfig, prepare_trace, run_backtest
 from controller.series import Series
 from controller.traces import TraceOptions, load_trace
-from decision.policies import POLICY_NAMES, default_sweep
+from decision.policies import POLICY_NAMES
 from forecaster.config import FlowTransformKind, ForecasterConfig
 
 SLA = 0.01
 SEED = 0
 DELAY = dt.timedelta(minutes=10)
+POOL_SIZES = (8, 32, 128)
 
 
-def level_shift(series: Series, factor: float) -> Series:
-    """The series with its demand multiplied by `factor` from row T/2 on."""
-    values = series.values.copy()
-    half = len(series) // 2
-    values[half:, series.demand_index] *= factor
-    return series.with_values(values, note=f"demand x{factor:g} from row {half} on (drift case)")
+@dataclass(frozen=True)
+class Trace:
+    key: str
+    name: str
+    step_minutes: int
+    demand_column: str | None = None
+
+    def load(self) -> Series:
+        options = TraceOptions(
+            step=dt.timedelta(minutes=self.step_minutes), demand_column=self.demand_column
+        )
+        return load_trace(self.name, options)
 
 
-def refined(knobs: tuple[float, ...]) -> tuple[float, ...]:
-    """The policy's own sweep with the midpoint of each neighbouring pair added, so that
-    the figure at the SLA depends less on where the sweep's points happen to fall."""
-    middles = [(low + high) / 2 for low, high in itertools.pairwise(knobs)]
-    return tuple(sorted({*knobs, *(round(value, 6) for value in middles)}))
+TRACES = (
+    Trace("gentd26", "gentd26:requests", 5),
+    *(Trace(f"fisher{n}", f"fisher:container{n}", 10) for n in range(1, 11)),
+    Trace("alibaba", "alibaba2018:machines", 5),
+)
 
 
-def run(series: Series, peak_replicas: int, samples: int, sweep: bool = True) -> BacktestOutcome:
-    config = BacktestConfig(
-        peak_replicas=peak_replicas,
+def config_for(
+    samples: int, flow_transform: FlowTransformKind | None, sweep: bool = True
+) -> BacktestConfig:
+    forecaster = ForecasterConfig(max_train_seconds=None, seed=SEED)
+    if flow_transform is not None:
+        forecaster = forecaster.replace(flow_transform=flow_transform)
+    return BacktestConfig(
+        policies=POLICY_NAMES,
         provisioning_delay=DELAY,
         sla=SLA,
         train_fraction=0.5,
         sweep=sweep,
         num_samples=samples,
         seed=SEED,
-        policies=("harmony", "static", "hpa", "reactive", "headroom", "oracle")
-        if sweep
-        else ("harmony",),
         redis_url="",
-        sweeps={name: refined(default_sweep(name)) for name in POLICY_NAMES},
         # Trained to early stopping, not to a time budget: the figures do not depend on
         # how busy the machine was.
-        forecaster=ForecasterConfig(max_train_seconds=None, seed=SEED),
+        forecaster=forecaster,
     )
-    return run_backtest(series, config)
 
 
-def describe(name: str, outcome: BacktestOutcome, seconds: float) -> None:
-    summary = outcome.summary
+def run_trace(
+    trace: Trace, sizes: Sequence[int], samples: int, flow_transform: FlowTransformKind | None
+) -> list[tuple[str, dict, str]]:
+    """Every pool size of one trace: (case name, case document, printed lines)."""
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    config = config_for(samples, flow_transform)
+    series = trace.load()
+    prepared = prepare_trace(series, config)
+    prepared_seconds = time.perf_counter() - started
+    out = []
+    for size in sizes:
+        begun = time.perf_counter()
+        outcome = run_backtest(
+            series, dataclasses.replace(config, peak_replicas=size), prepared=prepared
+        )
+        lines = describe(f"{trace.key}:P{size}", outcome.case)
+        lines.append(
+            f"  seconds: prepare={prepared_seconds:.0f} case={time.perf_counter() - begun:.0f}"
+        )
+        if prepared.forecaster is not None and size == sizes[0]:
+            meta = prepared.forecaster.metadata
+            shown = {
+                k: v
+                for k, v in meta.items()
+                if k in ("epochs", "best_epoch", "train_seconds") or k.startswith("val")
+            }
+            lines.append(f"  forecaster: {shown}")
+        out.append((f"{trace.key}:P{size}", outcome.case.to_dict(), "\n".join(lines)))
+    return out
+
+
+def describe(name: str, case: CaseOutcome) -> list[str]:
     parts = []
-    for policy, item in summary.policies.items():
-        if item.at_sla is None:
-            parts.append(f"{policy}=miss")
-        else:
-            metrics = item.at_sla.metrics
-            parts.append(
-                f"{policy}={metrics.replica_hours:.0f}h@{metrics.shortfall_rate:.4f}"
-                f"(knob {item.at_sla.knob_value:g})"
-            )
-    print(f"trace {name}: {' '.join(parts)}", flush=True)
+    for item in case.policies.values():
+        metrics = item.deployed.metrics
+        knob = "" if item.deployed.knob_value is None else f"{item.deployed.knob_value:g}"
+        verdict = "met" if item.met_on_test(case.sla) else "MISS"
+        frontier = item.frontier_hours()
+        front = (
+            ""
+            if item.frontier is None
+            else f" frontier={'-' if frontier is None else f'{frontier:.0f}'}"
+        )
+        parts.append(
+            f"  {item.policy:<18} {item.role:<8} knob={knob:<10} "
+            f"test_rh={metrics.replica_hours:9.1f} "
+            f"test_shortfall={metrics.shortfall_rate:.4f} {verdict}{front}"
+        )
+    return [f"case {name}: {case.line()}", *parts]
+
+
+def median(values: list[float]) -> float:
+    finite = [value for value in values if math.isfinite(value)]
+    return statistics.median(finite) if finite else math.nan
+
+
+def headline(cases: list[dict]) -> str:
+    def figure(case: dict, key: str) -> float:
+        value = case[key]
+        return math.nan if value is None else float(value)
+
+    deployable = [figure(case, "deployable_vs_best") for case in cases]
+    frontier = [figure(case, "frontier_vs_best") for case in cases]
+    gaps = [figure(case, "gap_capture") for case in cases]
+    harmony_met = sum(case["policies"]["harmony"]["met_on_test"] for case in cases)
+    best_met = sum(case["best_baseline"] is not None for case in cases)
+    finite_deployable = [value for value in deployable if math.isfinite(value)]
+    finite_gaps = [value for value in gaps if math.isfinite(value)]
+
+    def fmt(value: float) -> str:
+        return "nan" if not math.isfinite(value) else f"{value:.2f}"
+
+    return (
+        f"headline sla={SLA:g} cases={len(cases)} harmony_met={harmony_met}/{len(cases)} "
+        f"best_baseline_met={best_met}/{len(cases)} "
+        f"deployable_vs_best={fmt(median(deployable))} "
+        f"deployable_worst={fmt(max(finite_deployable) if finite_deployable else math.nan)} "
+        f"frontier_vs_best={fmt(median(frontier))} gap_capture_median={fmt(median(gaps))} "
+        f"gap_capture_min={fmt(min(finite_gaps) if finite_gaps else math.nan)}"
+    )
+
+
+def drift(samples: int) -> None:
+    series = load_trace("gentd26:requests", TraceOptions(step=dt.timedelta(minutes=5)))
+    values = series.values.copy()
+    half = len(series) // 2
+    values[half:, series.demand_index] *= 1.5
+    shifted = series.with_values(values, note=f"demand x1.5 from row {half} on (drift case)")
+    config = config_for(samples, None, sweep=False)
+    config = dataclasses.replace(config, policies=("harmony",), peak_replicas=32)
+    outcome = run_backtest(shifted, config)
+    harmony = outcome.case.policies["harmony"].deployed
     print(
-        f"  {summary.headline()} best_baseline={summary.best_baseline} "
-        f"harmony_shortfall={summary.harmony_shortfall} seconds={seconds:.0f}",
+        f"drift: gentd26:requests x1.5 from row {half} of {len(series)}; harmony eps={SLA} "
+        f"test_replica_hours={harmony.metrics.replica_hours:.0f}",
         flush=True,
     )
-    if outcome.forecaster is not None:
-        meta = outcome.forecaster.metadata
-        shown = {
-            key: value
-            for key, value in meta.items()
-            if key in ("epochs", "best_epoch", "train_seconds") or key.startswith("val")
-        }
-        print(f"  forecaster: {shown}", flush=True)
-
-
-def median_or_nan(values: list[float | None]) -> float:
-    present = [value for value in values if value is not None]
-    return statistics.median(present) if present else float("nan")
+    print(f"drift shortfall_test={harmony.metrics.shortfall_rate:.3f}", flush=True)
 
 
 def speed(samples: int, flow_transform: FlowTransformKind) -> None:
     """B4's backtest line: forecasting and replay times of 30 days at 1-minute steps."""
     from controller.backtest.forecasts import forecast_origins, train_on_history
     from controller.backtest.replay import run_case
-    from controller.backtest.runner import delay_in_steps, pool_spec, scale_to_pool
+    from controller.backtest.runner import delay_in_steps, pool_factor, pool_spec, scale_demand
     from controller.backtest.scenario import Scenario
 
     history, decided = 2000, 30 * 24 * 60
@@ -134,7 +207,7 @@ def speed(samples: int, flow_transform: FlowTransformKind) -> None:
         note="the trace repeated to make 30 days",
     )
     config = BacktestConfig(peak_replicas=32, provisioning_delay=DELAY, num_samples=samples)
-    series, _ = scale_to_pool(series, 1.0, 32)
+    series = scale_demand(series, pool_factor(series, history, 1.0, 32), "to a pool of 32")
     delay_steps, _ = delay_in_steps(DELAY, series.step)
     model = train_on_history(
         series,
@@ -160,11 +233,11 @@ def speed(samples: int, flow_transform: FlowTransformKind) -> None:
         start=series.start,
         step=series.step,
         decide_from=history,
-        spec=pool_spec(config, series, delay_steps),
+        spec=pool_spec(config, 32, series.step_seconds, delay_steps, len(series.demand_index)),
         samples=draws,
     )
     replay_seconds: dict[str, float] = {}
-    for policy in ("harmony", "static", "hpa", "reactive", "headroom", "oracle"):
+    for policy in ("harmony", "static", "hpa", "window-buffer", "headroom", "oracle"):
         started = time.perf_counter()
         run_case(scenario, policy, SLA if policy == "harmony" else None)
         replay_seconds[policy] = time.perf_counter() - started
@@ -183,9 +256,14 @@ def speed(samples: int, flow_transform: FlowTransformKind) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.backtest", description=__doc__)
     parser.add_argument("--samples", type=int, default=200, help="forecast samples per step")
-    parser.add_argument("--fisher", type=int, default=10, help="how many fisher containers")
-    parser.add_argument("--no-gentd26", action="store_true")
-    parser.add_argument("--no-drift", action="store_true")
+    parser.add_argument(
+        "--cases",
+        default="",
+        help="comma-separated trace keys (gentd26, fisher1..fisher10, alibaba), optionally "
+        "with :P (e.g. gentd26:32); default all traces at P = 8, 32, 128",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="processes running traces")
+    parser.add_argument("--drift", action="store_true", help="also the +50%% level-shift case")
     parser.add_argument("--speed", action="store_true", help="only B4's 30-day backtest timing")
     add_flow_transform_option(parser)
     args = parser.parse_args(argv)
@@ -193,45 +271,45 @@ def main(argv: list[str] | None = None) -> None:
         print(f"B4 backtest speed: seed={SEED} data=../shared/data command={' '.join(sys.argv)}")
         speed(args.samples, args.flow_transform)
         return
-    print(
-        f"B3 backtest: sla={SLA} delay={DELAY} train_fraction=0.5 samples={args.samples} "
-        f"seed={SEED} data=../shared/data command={' '.join(sys.argv)}",
-        flush=True,
-    )
-    traces: list[tuple[str, TraceOptions, int]] = []
-    if not args.no_gentd26:
-        traces.append(("gentd26:requests", TraceOptions(step=dt.timedelta(minutes=5)), 32))
-    traces += [
-        (f"fisher:container{number}", TraceOptions(), 20) for number in range(1, args.fisher + 1)
+    wanted: dict[str, list[int]] = {}
+    for item in filter(None, (part.strip() for part in args.cases.split(","))):
+        key, _, size = item.partition(":")
+        wanted.setdefault(key, []).extend([int(size)] if size else POOL_SIZES)
+    known = {trace.key: trace for trace in TRACES}
+    unknown = sorted(set(wanted) - set(known))
+    if unknown:
+        parser.error(f"--cases: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
+    plan = [(known[key], tuple(sizes)) for key, sizes in wanted.items()] or [
+        (trace, POOL_SIZES) for trace in TRACES
     ]
-    vs_best: list[float | None] = []
-    vs_oracle: list[float | None] = []
-    shortfalls: list[float | None] = []
-    for name, options, peak in traces:
-        started = time.perf_counter()
-        outcome = run(load_trace(name, options), peak, args.samples)
-        describe(name, outcome, time.perf_counter() - started)
-        vs_best.append(outcome.summary.harmony_vs_best_baseline)
-        vs_oracle.append(outcome.summary.harmony_vs_oracle)
-        shortfalls.append(outcome.summary.harmony_shortfall)
     print(
-        f"backtest sla={SLA:g} harmony_vs_best_baseline={median_or_nan(vs_best):.2f} "
-        f"harmony_vs_oracle={median_or_nan(vs_oracle):.2f} "
-        f"shortfall={median_or_nan(shortfalls):.3f}",
+        f"B3 backtest: sla={SLA} delay={DELAY} split=50/25/25 pool_sizes={POOL_SIZES} "
+        f"samples={args.samples} seed={SEED} workers={args.workers} data=../shared/data "
+        f"command={' '.join(sys.argv)}",
         flush=True,
     )
-    if not args.no_drift:
-        series = level_shift(
-            load_trace("gentd26:requests", TraceOptions(step=dt.timedelta(minutes=5))), 1.5
-        )
-        outcome = run(series, 32, args.samples, sweep=False)
-        harmony = outcome.results[0]
-        print(
-            f"drift: gentd26:requests x1.5 from row {len(series) // 2} of {len(series)}; "
-            f"harmony eps={SLA} replica_hours={harmony.metrics.replica_hours:.0f}",
-            flush=True,
-        )
-        print(f"drift shortfall_second_half={harmony.metrics.shortfall_rate:.3f}", flush=True)
+    started = time.perf_counter()
+    cases: list[dict] = []
+    if args.workers > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+            futures = [
+                pool.submit(run_trace, trace, sizes, args.samples, args.flow_transform)
+                for trace, sizes in plan
+            ]
+            for future in futures:
+                for _name, document, text in future.result():
+                    print(text, flush=True)
+                    cases.append(document)
+    else:
+        for trace, sizes in plan:
+            for _name, document, text in run_trace(trace, sizes, args.samples, args.flow_transform):
+                print(text, flush=True)
+                cases.append(document)
+    print(f"seconds_total={time.perf_counter() - started:.0f}", flush=True)
+    if args.drift:
+        drift(args.samples)
+    print(headline(cases), flush=True)
 
 
 if __name__ == "__main__":

@@ -167,6 +167,7 @@ class HeadroomPolicy:
 
     name = "headroom"
     knob_name = "headroom"
+    forecast_source = "harmony"
 
     def __init__(self, spec: PoolSpec, knob: float) -> None:
         if not (knob >= 0 and math.isfinite(knob)):
@@ -211,6 +212,7 @@ class OraclePolicy(_StatelessPolicy):
 
     name = "oracle"
     knob_name = "target_utilization"
+    forecast_source = "truth"
 
     def __init__(self, spec: PoolSpec, knob: float) -> None:
         self.spec = replace(spec, target_utilization=knob)

@@ -49,6 +49,7 @@ class HarmonyPolicy:
 
     name = "harmony"
     knob_name = "sla_epsilon"
+    forecast_source = "harmony"
 
     def __init__(self, spec: PoolSpec, knob: float) -> None:
         self.spec = replace(spec, sla_epsilon=knob)
@@ -187,3 +188,11 @@ class HarmonyPolicy:
         self._history.append(recommendation)
         keep = max(self.spec.stabilization_steps - 1, 0)
         self._history = self._history[-keep:] if keep else []
+
+
+class HarmonyGaussianPolicy(HarmonyPolicy):
+    """Harmony fed the samples of its forecaster with the flow switched off (the Gaussian
+    base alone): the ablation that shows what the flow adds to the decisions."""
+
+    name = "harmony-gaussian"
+    forecast_source = "harmony-gaussian"

@@ -14,7 +14,7 @@ default and a sweep range (`default_sweep(name)`) for cost-SLA curves.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from decision.errors import InvalidDecisionInput
 from decision.types import Decision, FloatArray, PoolObservation, PoolSpec
@@ -27,7 +27,7 @@ class Policy(Protocol):
     Contract of each member (like a cloud provider interface: callers rely on exactly this):
     """
 
-    #: Registry name: "harmony", "static", "hpa", "reactive", "headroom" or "oracle".
+    #: Registry name: one of POLICY_NAMES.
     name: str
     #: Name of the one cost-vs-SLA knob ("sla_epsilon", "target_utilization", ...).
     knob_name: str
@@ -71,7 +71,12 @@ class Policy(Protocol):
 
 @dataclass(frozen=True)
 class KnobInfo:
-    """One policy's cost-vs-SLA knob: its name, default and a sensible sweep."""
+    """One policy's cost-vs-SLA knob: its name, default, sweep and how to search it.
+
+    `low`/`high` are the knob's hard limits; `more_capacity` says which way buys capacity
+    ("up": a larger value provisions more, "down": a smaller one does); `integer` knobs
+    take whole values; `log` knobs are searched on a log scale (ratios, probabilities).
+    """
 
     name: str
     default: float
@@ -79,7 +84,23 @@ class KnobInfo:
     meaning: str
     #: The PoolSpec field the knob stands for, whose value is the default when set there.
     spec_field: str | None = None
+    low: float = 0.0
+    high: float = 1.0
+    more_capacity: Literal["up", "down"] = "down"
+    integer: bool = False
+    log: bool = True
 
+
+_EPSILON: dict[str, Any] = {"low": 1e-4, "high": 0.5, "more_capacity": "down"}
+_UTILIZATION: dict[str, Any] = {"low": 0.02, "high": 1.0, "more_capacity": "down"}
+_SPARE: dict[str, Any] = {
+    "low": 0,
+    "high": 4096,
+    "more_capacity": "up",
+    "integer": True,
+    "log": False,
+}
+_FRACTION: dict[str, Any] = {"low": 0.0, "high": 8.0, "more_capacity": "up", "log": False}
 
 KNOBS: dict[str, KnobInfo] = {
     "harmony": KnobInfo(
@@ -88,30 +109,103 @@ KNOBS: dict[str, KnobInfo] = {
         (0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
         "maximum probability of shortfall over the decision window",
         "sla_epsilon",
+        **_EPSILON,
     ),
     "static": KnobInfo(
         "peak_fraction",
         1.0,
         (0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2),
-        "share of the peak demand provisioned for, at all times",
+        "share of the training part's peak demand provisioned for, at all times",
+        low=0.05,
+        high=8.0,
+        more_capacity="up",
     ),
     "hpa": KnobInfo(
         "target_utilization",
         0.8,
         (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
-        "HPA target utilisation of the replicas (metric / target)",
+        "HPA target utilisation (metric / target), default behavior (300 s scale-down window)",
+        **_UTILIZATION,
+    ),
+    "hpa-long": KnobInfo(
+        "target_utilization",
+        0.8,
+        (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+        "HPA target utilisation, with a 1-hour scale-down stabilisation window",
+        **_UTILIZATION,
     ),
     "reactive": KnobInfo(
         "scale_down_utilization",
         0.5,
         (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
         "utilisation under which a replica counts as unneeded (cluster-autoscaler's 0.5)",
+        low=0.01,
+        high=1.0,
+        more_capacity="down",
+    ),
+    "buffer": KnobInfo(
+        "spare_replicas",
+        2.0,
+        (0, 1, 2, 4, 8, 16),
+        "spare replicas on top of reactive capacity (CapacityBuffer spec.replicas)",
+        **_SPARE,
+    ),
+    "buffer-percent": KnobInfo(
+        "spare_fraction",
+        0.2,
+        (0.0, 0.1, 0.2, 0.5, 1.0),
+        "spare replicas as a share of the reactive capacity (CapacityBuffer percentage)",
+        **_FRACTION,
+    ),
+    "window-buffer": KnobInfo(
+        "spare_replicas",
+        2.0,
+        (0, 1, 2, 4, 8, 16),
+        "spare replicas on top of the largest demand of the last 30 minutes",
+        **_SPARE,
+    ),
+    "self-tuning-buffer": KnobInfo(
+        "refit_sla",
+        0.01,
+        (0.002, 0.005, 0.01, 0.02, 0.05),
+        "shortfall rate the daily refit of window-buffer's spares aims at on the last week",
+        **_EPSILON,
+    ),
+    "phpa": KnobInfo(
+        "target_utilization",
+        0.8,
+        (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+        "target utilisation of the predictive HPA (Holt-Winters prediction and HPA, maximum)",
+        **_UTILIZATION,
+    ),
+    "crane": KnobInfo(
+        "margin_fraction",
+        0.15,
+        (0.0, 0.1, 0.2, 0.5, 1.0),
+        "margin added to Crane's DSP forecast",
+        **_FRACTION,
+    ),
+    "aws-predictive": KnobInfo(
+        "target_utilization",
+        0.8,
+        (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+        "target utilisation of AWS-style predictive scale-out (scale-in reactive only)",
+        **_UTILIZATION,
     ),
     "headroom": KnobInfo(
         "headroom",
         0.1,
         (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75),
-        "fraction added on top of the point forecast (sample mean)",
+        "fraction added on top of Harmony's point forecast (sample mean)",
+        **_FRACTION,
+    ),
+    "harmony-gaussian": KnobInfo(
+        "sla_epsilon",
+        0.01,
+        (0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
+        "Harmony's ε with the flow switched off (its Gaussian head)",
+        "sla_epsilon",
+        **_EPSILON,
     ),
     "oracle": KnobInfo(
         "target_utilization",
@@ -119,18 +213,38 @@ KNOBS: dict[str, KnobInfo] = {
         (1.0,),
         "utilisation the oracle plans to given the true future",
         "target_utilization",
+        low=0.02,
+        high=1.0,
+        more_capacity="down",
     ),
 }
 
 POLICY_NAMES: tuple[str, ...] = tuple(KNOBS)
+#: The systems users run today: the candidates for "the best baseline".
+BASELINE_NAMES: tuple[str, ...] = (
+    "static",
+    "hpa",
+    "hpa-long",
+    "reactive",
+    "buffer",
+    "buffer-percent",
+    "window-buffer",
+    "self-tuning-buffer",
+    "phpa",
+    "crane",
+    "aws-predictive",
+)
+#: Parts of Harmony reported apart, never counted as a baseline.
+ABLATION_NAMES: tuple[str, ...] = ("headroom", "harmony-gaussian")
 
 
 def default_sweep(name: str) -> tuple[float, ...]:
     """Knob values that trace policy `name`'s cost-SLA curve."""
-    return _knob(name).sweep
+    return knob_info(name).sweep
 
 
-def _knob(name: str) -> KnobInfo:
+def knob_info(name: str) -> KnobInfo:
+    """The knob of policy `name`; InvalidDecisionInput naming the choices if unknown."""
     try:
         return KNOBS[name]
     except KeyError:
@@ -139,31 +253,61 @@ def _knob(name: str) -> KnobInfo:
         ) from None
 
 
+def forecast_source(name: str) -> str | None:
+    """What policy `name` decides from besides its observations: "harmony" or
+    "harmony-gaussian" (the forecaster's samples), "truth" (the oracle), a classical
+    forecaster of forecaster.classical ("holt-winters", "crane-dsp", "aws-seasonal"), or
+    None."""
+    source: str | None = getattr(_builder(name), "forecast_source", None)
+    return source
+
+
+def _builder(name: str) -> Any:
+    from decision.baselines import HeadroomPolicy, OraclePolicy, StaticPeakPolicy
+    from decision.buffers import (
+        BufferPercentPolicy,
+        BufferPolicy,
+        SelfTuningBufferPolicy,
+        WindowBufferPolicy,
+    )
+    from decision.harmony import HarmonyGaussianPolicy, HarmonyPolicy
+    from decision.hpa import HpaPolicy, long_window_hpa
+    from decision.predictive import AwsPredictivePolicy, CranePolicy, PhpaPolicy
+    from decision.reactive import ReactivePolicy
+
+    builders: dict[str, Any] = {
+        "harmony": HarmonyPolicy,
+        "static": StaticPeakPolicy,
+        "hpa": HpaPolicy,
+        "hpa-long": long_window_hpa,
+        "reactive": ReactivePolicy,
+        "buffer": BufferPolicy,
+        "buffer-percent": BufferPercentPolicy,
+        "window-buffer": WindowBufferPolicy,
+        "self-tuning-buffer": SelfTuningBufferPolicy,
+        "phpa": PhpaPolicy,
+        "crane": CranePolicy,
+        "aws-predictive": AwsPredictivePolicy,
+        "headroom": HeadroomPolicy,
+        "harmony-gaussian": HarmonyGaussianPolicy,
+        "oracle": OraclePolicy,
+    }
+    knob_info(name)
+    return builders[name]
+
+
 def make_policy(name: str, spec: PoolSpec, knob: float | None = None) -> Policy:
     """Build policy `name` for pool `spec`, its knob set to `knob`.
 
     `knob=None` means the default: the spec's own value where the knob is a PoolSpec field
     (harmony's `sla_epsilon`, the oracle's `target_utilization`), else `KNOBS[name].default`.
     """
-    info = _knob(name)
+    info = knob_info(name)
     if knob is not None:
         value = float(knob)
     elif info.spec_field is not None:
         value = float(getattr(spec, info.spec_field))
     else:
         value = info.default
-    from decision.baselines import HeadroomPolicy, OraclePolicy, StaticPeakPolicy
-    from decision.harmony import HarmonyPolicy
-    from decision.hpa import HpaPolicy
-    from decision.reactive import ReactivePolicy
-
-    builders: dict[str, type[Any]] = {
-        "harmony": HarmonyPolicy,
-        "static": StaticPeakPolicy,
-        "hpa": HpaPolicy,
-        "reactive": ReactivePolicy,
-        "headroom": HeadroomPolicy,
-        "oracle": OraclePolicy,
-    }
-    policy: Policy = builders[name](spec, value)
+    policy: Policy = _builder(name)(spec, value)
     return policy

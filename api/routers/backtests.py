@@ -48,8 +48,13 @@ def run_out(run: BacktestRun) -> BacktestRunOut:
                 shortfall_unit_hours=result.shortfall_unit_hours,
                 actions_per_day=result.actions_per_day,
                 mean_utilization=result.mean_utilization,
+                role=details.get("role"),
+                deployed=bool(details.get("deployed")),
+                frontier=bool(details.get("frontier")),
+                tune_shortfall_rate=(details.get("tune") or {}).get("shortfall_rate"),
             )
             for result in run.results
+            for details in [result.details or {}]
         ],
         error=run.error or None,
     )

@@ -9,7 +9,23 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas.common import OptionalFloat
 
-PolicyName = Literal["harmony", "static", "hpa", "reactive", "headroom", "oracle"]
+PolicyName = Literal[
+    "harmony",
+    "static",
+    "hpa",
+    "hpa-long",
+    "reactive",
+    "buffer",
+    "buffer-percent",
+    "window-buffer",
+    "self-tuning-buffer",
+    "phpa",
+    "crane",
+    "aws-predictive",
+    "headroom",
+    "harmony-gaussian",
+    "oracle",
+]
 
 
 class BacktestSpec(BaseModel):
@@ -40,7 +56,10 @@ class BacktestSpec(BaseModel):
         default=None, gt=0, le=86_400, description="Resample the trace; null: its own step."
     )
     train_fraction: float = Field(default=0.5, gt=0, lt=1)
-    sweep: bool = Field(default=False, description="Sweep each policy's knob.")
+    sweep: bool = Field(
+        default=False,
+        description="Also search each policy's knob on the test period (hindsight frontier).",
+    )
     num_samples: int = Field(default=100, ge=1, le=1000)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     price_per_replica_hour: float = Field(default=1.0, ge=0, le=1e6)
@@ -74,6 +93,16 @@ class BacktestCaseOut(BaseModel):
     shortfall_unit_hours: OptionalFloat
     actions_per_day: OptionalFloat
     mean_utilization: OptionalFloat
+    role: str | None = Field(
+        default=None, description="harmony, baseline, ablation (never a baseline) or oracle."
+    )
+    deployed: bool = Field(
+        default=False, description="The knob the policy was deployed at (fit on tune)."
+    )
+    frontier: bool = Field(
+        default=False, description="Its cheapest knob meeting the SLA on test (hindsight)."
+    )
+    tune_shortfall_rate: OptionalFloat = None
 
 
 class BacktestRunOut(BaseModel):
@@ -84,7 +113,10 @@ class BacktestRunOut(BaseModel):
     finished_at: dt.datetime | None
     parameters: dict[str, Any]
     progress: Progress | None
-    summary: dict[str, Any] | None = Field(description="Cost–SLA summary once succeeded.")
+    summary: dict[str, Any] | None = Field(
+        description="The deployable and frontier figures once succeeded (metrics are the "
+        "test period's; each run's tune-period shortfall is in its result)."
+    )
     results: list[BacktestCaseOut]
     error: str | None
 

@@ -4,13 +4,15 @@ At decided step t the policy observes the pool (usable replicas, replicas in fli
 the demand of steps before t only, plus, for forecasting policies, the samples drawn
 from that same past; it decides; the pool acts; then the policy is told what demand at t
 actually was. The oracle alone gets the true demand of steps t..t+H-1 (it is the
-perfect-foresight lower bound, under the same provisioning delay).
+perfect-foresight lower bound, under the same provisioning delay). Each policy gets the
+forecast its system makes (decision.policies.forecast_source): Harmony's samples, a
+classical forecaster's point forecast, or none.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +28,8 @@ from decision.types import InFlight, PoolObservation
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-# Policies that decide from forecast samples; the oracle gets the true future instead.
-FORECASTING_POLICIES = frozenset({"harmony", "headroom"})
-ORACLE = "oracle"
+HARMONY_SAMPLES = "harmony"
+TRUTH = "truth"
 _POOL = "backtest"
 _FORGET_KEYS_EVERY = 4096
 
@@ -46,7 +47,11 @@ class ReplayTrace:
 
 @dataclass(frozen=True)
 class CaseResult:
-    """One (policy, knob) replay of a scenario: its metrics and its capacity over time."""
+    """One (policy, knob) replay of a scenario: its metrics and its capacity over time.
+
+    `metrics` cover the test period when the scenario has one (else every decided step);
+    `tune_metrics` the tune period before it (None without a test period).
+    """
 
     policy: str
     knob_name: str
@@ -54,17 +59,28 @@ class CaseResult:
     metrics: CaseMetrics
     usable: list[int]
     requested: list[int]
+    tune_metrics: CaseMetrics | None = None
 
     def to_dict(self) -> dict[str, Any]:
         document = dataclasses.asdict(self)
         document["metrics"] = self.metrics.to_dict()
+        document["tune_metrics"] = self.tune_metrics.to_dict() if self.tune_metrics else None
         return document
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CaseResult:
         fields = dict(data)
         fields["metrics"] = CaseMetrics.from_dict(fields["metrics"])
+        tune = fields.get("tune_metrics")
+        fields["tune_metrics"] = CaseMetrics.from_dict(tune) if tune else None
         return cls(**fields)
+
+
+def forecasts_needed(policies: Iterable[str]) -> set[str]:
+    """The forecast sources the named policies decide from ("truth" excluded)."""
+    from decision.policies import forecast_source
+
+    return {source for name in policies if (source := forecast_source(name)) not in (None, TRUTH)}
 
 
 def initial_replicas(scenario: Scenario) -> int:
@@ -102,10 +118,17 @@ def replay(
     demand = scenario.demand
     single = demand.shape[1] == 1
     future = _padded_future(demand, scenario.decide_from, scenario.horizon)
-    uses_samples = policy.name in FORECASTING_POLICIES
-    if uses_samples and scenario.samples is None:
-        raise ValueError(f"policy {policy.name!r} needs forecast samples; the scenario has none")
-    is_oracle = policy.name == ORACLE
+    source = getattr(policy, "forecast_source", None)
+    forecasts: npt.NDArray[np.float32] | None = None
+    if source == HARMONY_SAMPLES:
+        forecasts = scenario.samples
+    elif source is not None and source != TRUTH:
+        forecasts = scenario.forecasts.get(source)
+    if source not in (None, TRUTH) and forecasts is None:
+        raise ValueError(
+            f"policy {policy.name!r} needs {source!r} forecasts; the scenario has none"
+        )
+    is_oracle = source == TRUTH
     window = scenario.observation_window
     step_seconds = step.total_seconds()
     count = scenario.decided_steps
@@ -134,9 +157,8 @@ def replay(
             pinned_replicas=state.pinned,
         )
         samples: FloatArray | None = None
-        if uses_samples:
-            assert scenario.samples is not None
-            samples = scenario.samples[index].astype(np.float64)
+        if forecasts is not None:
+            samples = forecasts[index].astype(np.float64)
         elif is_oracle:
             samples = future[index][None]
         if samples is not None and single:
@@ -189,22 +211,32 @@ def run_case(
         spec = dataclasses.replace(spec, peak_demand=_peak_value(scenario.history_peak()))
     policy = make_policy(policy_name, spec, knob)
     trace = replay(scenario, policy, progress=progress)
-    metrics = account(
-        scenario.decided_demand(),
-        trace.usable,
-        trace.billed,
-        capacities=spec.capacities,
-        step_seconds=scenario.step.total_seconds(),
-        price_per_replica_hour=spec.price_per_replica_hour,
-        initial_desired=initial_replicas(scenario),
-    )
+    metrics = {
+        period: period_metrics(scenario, trace, span) for period, span in scenario.periods().items()
+    }
     return CaseResult(
         policy=policy_name,
         knob_name=str(getattr(policy, "knob_name", "")),
         knob_value=_knob_value(policy, knob),
-        metrics=metrics,
+        metrics=metrics.get("test") or metrics["all"],
         usable=trace.usable.tolist(),
         requested=trace.requested.tolist(),
+        tune_metrics=metrics.get("tune"),
+    )
+
+
+def period_metrics(scenario: Scenario, trace: ReplayTrace, span: slice) -> CaseMetrics:
+    """The metrics of the decided steps in `span` of one replay."""
+    spec = scenario.spec
+    before = trace.billed[span.start - 1] if span.start else initial_replicas(scenario)
+    return account(
+        scenario.decided_demand()[span],
+        trace.usable[span],
+        trace.billed[span],
+        capacities=spec.capacities,
+        step_seconds=scenario.step.total_seconds(),
+        price_per_replica_hour=spec.price_per_replica_hour,
+        initial_desired=int(before),
     )
 
 

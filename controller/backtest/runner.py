@@ -1,11 +1,13 @@
-"""`harmony backtest` as a library call: from a loaded trace to results and a summary.
+"""`harmony backtest` as a library call: from a loaded trace to the deployable figures.
 
-1. Scale the demand so that its peak needs `peak_replicas` replicas (unless told not to).
-2. Train Harmony's forecaster on the first `train_fraction` of the rows (or load one).
-3. Forecast every decision origin of the rest in batches (each from its own past).
-4. Replay each (policy, knob) case against its own simulated pool: Celery tasks when a
-   Redis broker is configured, in-process otherwise.
-5. Summarise: cost–SLA curves and each policy's replica-hours at shortfall rate <= SLA.
+1. Split the trace: train (the first `train_fraction`), then tune and test (halves of the
+   rest); see controller.backtest.protocol.
+2. Train Harmony's forecaster on the train part (or load one) and forecast every decision
+   origin of tune and test in batches, each from its own past; the classical forecasters
+   of the predictive baselines likewise. All on the trace's own scale, once per trace.
+3. Size the pool from the train part (`case_scenario`: its 99.9th percentile needs
+   `peak_replicas` replicas); forecasts scale with the demand.
+4. Deploy and judge every policy (protocol.evaluate_case).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from controller.backtest import defaults
 from controller.backtest.forecasts import (
@@ -27,12 +30,18 @@ from controller.backtest.forecasts import (
     forecaster_config_for,
     train_on_history,
 )
-from controller.backtest.replay import FORECASTING_POLICIES, CaseResult
+from controller.backtest.protocol import (
+    POOL_QUANTILE,
+    CaseOutcome,
+    Split,
+    evaluate_case,
+    ordered_policies,
+)
+from controller.backtest.replay import CaseResult, forecasts_needed
 from controller.backtest.scenario import Scenario
-from controller.backtest.summary import Summary, knobs_near_the_sla, summarise
 from controller.errors import BadUsage, HarmonyError
 from controller.series import Series
-from decision.policies import POLICY_NAMES, default_sweep
+from decision.policies import POLICY_NAMES
 from decision.types import PoolSpec
 from forecaster.config import ForecasterConfig
 from forecaster.model import Forecaster
@@ -76,12 +85,6 @@ class BacktestConfig:
     model_path: Path | None = None
     observation_window: int = 288
     redis_url: str | None = None
-    # Knob values per policy for --sweep, replacing decision.policies.default_sweep's.
-    sweeps: dict[str, tuple[float, ...]] = field(default_factory=dict)
-    # With --sweep: rounds of bisection between each policy's best feasible knob and its
-    # cheaper infeasible neighbours (summary.knobs_near_the_sla), so that a policy's figure
-    # depends less on where its sweep's points happen to fall.
-    refine_rounds: int = 2
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.policies if name not in POLICY_NAMES]
@@ -98,6 +101,8 @@ class BacktestConfig:
             raise BadUsage("--capacity-per-replica must be positive")
         if self.peak_replicas is not None and self.peak_replicas < 1:
             raise BadUsage("--peak-replicas must be >= 1 (or 0 to keep the trace's scale)")
+        if self.max_replicas is not None and self.max_replicas < max(self.min_replicas, 1):
+            raise BadUsage("--max-replicas must be >= 1 and >= the minimum replicas")
         if self.provisioning_delay < dt.timedelta(0):
             raise BadUsage("--provisioning-delay must be >= 0")
         if not 1 <= self.num_samples <= 10_000:
@@ -113,42 +118,32 @@ class BacktestConfig:
 
 
 @dataclass
+class PreparedTrace:
+    """A trace on its own scale with every forecast its policies need, made once and
+    shared by every pool size: `sources` maps a forecast source to
+    `[T - split.train_end, S, H, K]` (float32)."""
+
+    series: Series
+    split: Split
+    delay_steps: int
+    forecaster: Forecaster | None
+    sources: dict[str, npt.NDArray[np.float32]]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
 class BacktestOutcome:
     series: Series
     scenario: Scenario
-    results: list[CaseResult]
-    summary: Summary
+    case: CaseOutcome
     demand_scale: float
     forecaster: Forecaster | None
     notes: list[str] = field(default_factory=list)
 
-
-def scale_to_pool(
-    series: Series, capacity_per_replica: float, peak_replicas: int | None
-) -> tuple[Series, float]:
-    """The series with its demand multiplied so the peak needs `peak_replicas` replicas."""
-    index = series.demand_index
-    if not index:
-        raise HarmonyError(
-            f"trace {series.name!r} marks no indicator as demand; name one with --demand-column"
-        )
-    if peak_replicas is None:
-        return series, 1.0
-    peak = (
-        float(np.nanmax(series.values[:, index]))
-        if np.isfinite(series.values[:, index]).any()
-        else 0.0
-    )
-    if not peak > 0:
-        raise HarmonyError(f"trace {series.name!r}: the demand is never above zero")
-    factor = peak_replicas * capacity_per_replica / peak
-    values = series.values.copy()
-    values[:, index] *= factor
-    note = (
-        f"demand multiplied by {factor:.6g} so that its peak needs {peak_replicas} replicas "
-        f"of capacity {capacity_per_replica:g}"
-    )
-    return series.with_values(values, note=note), factor
+    @property
+    def results(self) -> list[CaseResult]:
+        """Every run made, policy by policy."""
+        return [run for item in self.case.policies.values() for run in item.runs]
 
 
 def delay_in_steps(delay: dt.timedelta, step: dt.timedelta) -> tuple[int, str | None]:
@@ -162,129 +157,186 @@ def delay_in_steps(delay: dt.timedelta, step: dt.timedelta) -> tuple[int, str | 
     return steps, None
 
 
-def pool_spec(config: BacktestConfig, series: Series, delay_steps: int) -> PoolSpec:
-    demand = series.values[:, series.demand_index]
-    peak = float(np.nanmax(demand)) if np.isfinite(demand).any() else 0.0
-    needed = math.ceil(peak / config.capacity_per_replica) if peak > 0 else 1
-    capacities = tuple(config.capacity_per_replica for _ in series.demand_index)
+def pool_factor(series: Series, train_end: int, capacity: float, peak_replicas: int) -> float:
+    """The factor that makes the train part's 99.9th percentile of demand need
+    `peak_replicas` replicas (the busiest demand indicator decides)."""
+    index = series.demand_index
+    if not index:
+        raise HarmonyError(
+            f"trace {series.name!r} marks no indicator as demand; name one with --demand-column"
+        )
+    train = series.values[:train_end, index]
+    observed = train[np.isfinite(train)]
+    level = float(np.percentile(observed, POOL_QUANTILE)) if observed.size else 0.0
+    if not level > 0:
+        raise HarmonyError(
+            f"trace {series.name!r}: the demand of the training part (rows 0..{train_end - 1}) "
+            "is never above zero; use a longer trace or a later --start"
+        )
+    return peak_replicas * capacity / level
+
+
+def scale_demand(series: Series, factor: float, why: str) -> Series:
+    """The series with its demand indicators multiplied by `factor`."""
+    values = series.values.copy()
+    values[:, series.demand_index] *= factor
+    return series.with_values(values, note=f"demand multiplied by {factor:.6g} {why}")
+
+
+def pool_spec(
+    config: BacktestConfig,
+    peak_replicas: int,
+    step_seconds: float,
+    delay_steps: int,
+    indicators: int,
+) -> PoolSpec:
+    capacities = tuple(config.capacity_per_replica for _ in range(indicators))
     return PoolSpec(
         capacity_per_replica=capacities[0] if len(capacities) == 1 else capacities,
         target_utilization=1.0,
         min_replicas=config.min_replicas,
-        max_replicas=config.max_replicas or max(2 * needed, config.min_replicas, 1),
+        max_replicas=config.max_replicas or max(4 * peak_replicas, config.min_replicas, 1),
         provisioning_delay_steps=delay_steps,
-        step_seconds=series.step_seconds,
+        step_seconds=step_seconds,
         price_per_replica_hour=config.price_per_replica_hour,
         sla_epsilon=config.sla,
     )
 
 
-def build_scenario(
-    series: Series, config: BacktestConfig, reporter: Reporter
-) -> tuple[Scenario, Forecaster | None, float, list[str]]:
-    """Scale, train (or load) and forecast: the shared input of every replay case."""
-    notes: list[str] = []
-    scaled, factor = scale_to_pool(series, config.capacity_per_replica, config.peak_replicas)
-    if config.peak_replicas is not None:
-        notes.append(scaled.notes[-1])
+def _harmony_forecaster(
+    series: Series, split: Split, delay_steps: int, config: BacktestConfig, reporter: Reporter
+) -> tuple[Forecaster, str]:
+    if config.model_path is not None:
+        try:
+            folder = config.model_path
+            forecaster = Forecaster.load(folder.parent if folder.is_file() else folder)
+        except (OSError, ValueError) as error:
+            raise HarmonyError(f"--model {config.model_path}: cannot load ({error})") from None
+        check_model(forecaster, series, delay_steps)
+        return forecaster, f"forecaster loaded from {config.model_path}"
+    model_config = forecaster_config_for(delay_steps, config.forecaster)
+    reporter.stage(f"training the forecaster on the train part ({split.train_end} rows)", None)
+    forecaster = train_on_history(series, split.train_end, model_config)
+    return forecaster, (
+        f"forecaster trained on rows 0..{split.train_end - 1} in "
+        f"{forecaster.metadata.get('train_seconds', 0):.0f} s "
+        f"({forecaster.metadata.get('epochs', '?')} epochs)"
+    )
+
+
+def prepare_trace(
+    series: Series, config: BacktestConfig, reporter: Reporter | None = None
+) -> PreparedTrace:
+    """Split the trace and make every forecast the configured policies decide from."""
+    reporter = reporter or QuietReporter()
+    tune_share = (1.0 - config.train_fraction) / 2
+    try:
+        split = Split.of(len(series), config.train_fraction, tune_share)
+    except ValueError as error:
+        raise HarmonyError(f"trace {series.name!r}: {error}") from None
     delay_steps, rounding = delay_in_steps(config.provisioning_delay, series.step)
+    notes = [split.describe(series.step_seconds / 3600)]
     if rounding:
         notes.append(rounding)
-    spec = pool_spec(config, scaled, delay_steps)
-    train_rows = int(len(scaled) * config.train_fraction)
+    needed = forecasts_needed(config.policies)
+    sources: dict[str, npt.NDArray[np.float32]] = {}
     forecaster: Forecaster | None = None
-    samples = None
-    if FORECASTING_POLICIES.intersection(config.policies):
-        if config.model_path is not None:
+    harmony_kinds = sorted(needed & {"harmony", "harmony-gaussian"})
+    if harmony_kinds:
+        forecaster, note = _harmony_forecaster(series, split, delay_steps, config, reporter)
+        notes.append(note)
+        for kind in harmony_kinds:
+            origins = len(series) - split.train_end
+            advance = reporter.stage(f"forecasting {origins} origins ({kind})", origins)
+            forecaster.network.use_flow(kind == "harmony")
             try:
-                folder = config.model_path
-                forecaster = Forecaster.load(folder.parent if folder.is_file() else folder)
-            except (OSError, ValueError) as error:
-                raise HarmonyError(f"--model {config.model_path}: cannot load ({error})") from None
-            check_model(forecaster, scaled, delay_steps)
-            notes.append(f"forecaster loaded from {config.model_path}")
-        else:
-            model_config = forecaster_config_for(delay_steps, config.forecaster)
-            reporter.stage(f"training the forecaster on {train_rows} rows", None)
-            forecaster = train_on_history(scaled, train_rows, model_config)
-            notes.append(
-                f"forecaster trained on rows 0..{train_rows - 1} in "
-                f"{forecaster.metadata.get('train_seconds', 0):.0f} s "
-                f"({forecaster.metadata.get('epochs', '?')} epochs)"
-            )
-        advance = reporter.stage(
-            f"forecasting {len(scaled) - train_rows} origins", len(scaled) - train_rows
-        )
-        samples = forecast_origins(
-            forecaster,
-            scaled.values,
-            scaled.timestamps(),
-            train_rows,
-            scaled.demand_index,
-            num_samples=config.num_samples,
-            seed=config.seed,
-            progress=advance,
-        )
+                sources[kind] = forecast_origins(
+                    forecaster,
+                    series.values,
+                    series.timestamps(),
+                    split.train_end,
+                    series.demand_index,
+                    num_samples=config.num_samples,
+                    seed=config.seed,
+                    progress=advance,
+                )
+            finally:
+                forecaster.network.use_flow(True)
+    demand = series.values[:, series.demand_index]
+    for source in sorted(needed - {"harmony", "harmony-gaussian"}):
+        from forecaster.classical import point_forecasts
+
+        reporter.stage(f"forecasting with {source}", None)
+        sources[source] = point_forecasts(
+            source, demand, split.train_end, delay_steps + 1, series.step_seconds
+        )[:, None]
+    return PreparedTrace(series, split, delay_steps, forecaster, sources, notes)
+
+
+def case_scenario(
+    prepared: PreparedTrace, config: BacktestConfig, peak_replicas: int
+) -> tuple[Scenario, float]:
+    """The scenario of one pool size: demand and forecasts scaled by the train part's
+    99.9th percentile; (scenario, factor)."""
+    series, split = prepared.series, prepared.split
+    factor = pool_factor(series, split.train_end, config.capacity_per_replica, peak_replicas)
+    spec = pool_spec(
+        config, peak_replicas, series.step_seconds, prepared.delay_steps, len(series.demand_index)
+    )
+    scaled = {name: array * np.float32(factor) for name, array in prepared.sources.items()}
+    samples = scaled.pop("harmony", None)
+    day_steps = math.ceil(86_400 / series.step_seconds)
     scenario = Scenario(
         name=series.name,
-        demand=scaled.values[:, scaled.demand_index],
-        start=scaled.start,
-        step=scaled.step,
-        decide_from=train_rows,
+        demand=series.values[:, series.demand_index] * factor,
+        start=series.start,
+        step=series.step,
+        decide_from=split.train_end,
         spec=spec,
         samples=samples,
-        observation_window=config.observation_window,
+        forecasts=scaled,
+        # A week and a day of history: what the self-tuning buffer refits on.
+        observation_window=max(config.observation_window, 8 * day_steps),
+        test_from=split.tune_end,
     )
-    return scenario, forecaster, factor, notes
-
-
-def plan_knobs(policy: str, config: BacktestConfig) -> list[float | None]:
-    """Knob values a policy runs at: its sweep with --sweep, else its default (Harmony: ε = SLA)."""
-    if not config.sweep:
-        return [config.sla] if policy == "harmony" else [None]
-    knobs: list[float | None] = list(config.sweeps.get(policy) or default_sweep(policy))
-    if policy == "harmony" and config.sla not in knobs:
-        knobs.append(config.sla)
-    return knobs
+    return scenario, factor
 
 
 def run_backtest(
-    series: Series, config: BacktestConfig, reporter: Reporter | None = None
+    series: Series,
+    config: BacktestConfig,
+    reporter: Reporter | None = None,
+    prepared: PreparedTrace | None = None,
 ) -> BacktestOutcome:
-    from controller.tasks import Case, run_cases
-
+    """The deployable protocol on one trace at `config.peak_replicas` (and the frontier
+    with `config.sweep`)."""
     reporter = reporter or QuietReporter()
-    scenario, forecaster, factor, notes = build_scenario(series, config, reporter)
-    cases = [
-        Case(scenario, policy, knob)
-        for policy in config.policies
-        for knob in plan_knobs(policy, config)
+    prepared = prepared or prepare_trace(series, config, reporter)
+    peak = config.peak_replicas or defaults.PEAK_REPLICAS
+    scenario, factor = case_scenario(prepared, config, peak)
+    notes = [
+        *prepared.notes,
+        f"demand multiplied by {factor:.6g} so that the train part's {POOL_QUANTILE:g}th "
+        f"percentile needs {peak} replicas of capacity {config.capacity_per_replica:g}",
     ]
-    advance = reporter.stage(f"replaying {len(cases)} cases", len(cases))
-    results = run_cases(cases, redis_url=config.redis_url, on_done=lambda _c, _r: advance(1))
-    for round_number in range(config.refine_rounds if config.sweep else 0):
-        more = [
-            Case(scenario, policy, knob)
-            for policy, knobs in knobs_near_the_sla(results, config.sla).items()
-            for knob in knobs
-        ]
-        if not more:
-            break
-        advance = reporter.stage(
-            f"refining near the SLA (round {round_number + 1}): {len(more)} cases", len(more)
-        )
-        results += run_cases(
-            more, redis_url=config.redis_url, on_done=lambda _c, _r, step=advance: step(1)
-        )
-    summary = summarise(results, config.sla)
+    policies = ordered_policies(config.policies)
+
+    advance = reporter.stage(
+        f"replaying {len(policies)} policies: each knob searched on tune, then run on test"
+        + (" and searched there" if config.sweep else ""),
+        len(policies),
+    )
+    case = evaluate_case(
+        scenario, policies, config.sla, peak_replicas=peak, frontier=config.sweep,
+        on_done=lambda _name: advance(1),
+    )  # fmt: skip
     for message in notes:
         reporter.note(message)
     return BacktestOutcome(
         series=series,
         scenario=scenario,
-        results=results,
-        summary=summary,
+        case=case,
         demand_scale=factor,
-        forecaster=forecaster,
-        notes=notes + summary.notes,
+        forecaster=prepared.forecaster,
+        notes=notes,
     )

@@ -34,9 +34,13 @@ class Scenario:
     decide_from: the first step decided (rows before it are history: training data).
     spec: the pool (capacity per replica, delay in steps, bounds, price, SLA ε).
     samples: `[T - decide_from, S, H, K]` demand samples of each decided step's origin
-        (float32), or None when no forecasting policy runs.
+        (float32) from Harmony's forecaster, or None when no forecasting policy runs.
+    forecasts: the other forecast sources by name (decision.policies.forecast_source):
+        `[T - decide_from, S, H, K]` each, S = 1 for a point forecast.
     observation_window: how many past steps a policy's observation holds.
     initial_replicas: usable replicas of every pool when decisions start.
+    test_from: the first step of the test period (a row index, > decide_from), or None
+        when the whole decided span is one period. Steps before it are the tune period.
     """
 
     name: str
@@ -48,6 +52,8 @@ class Scenario:
     samples: npt.NDArray[np.float32] | None = None
     observation_window: int = 288
     initial_replicas: int = 0
+    forecasts: dict[str, npt.NDArray[np.float32]] = dataclasses.field(default_factory=dict)
+    test_from: int | None = None
 
     def __post_init__(self) -> None:
         demand = np.asarray(self.demand, dtype=np.float64)
@@ -69,6 +75,17 @@ class Scenario:
                 f"scenario {self.name!r}: samples for {self.samples.shape[0]} origins, "
                 f"{self.decided_steps} steps decided"
             )
+        for source, array in self.forecasts.items():
+            if array.ndim != 4 or array.shape[0] != self.decided_steps:
+                raise ValueError(
+                    f"scenario {self.name!r}: forecasts {source!r} must be "
+                    f"[{self.decided_steps}, S, H, K], got {array.shape}"
+                )
+        if self.test_from is not None and not self.decide_from < self.test_from < len(demand):
+            raise ValueError(
+                f"scenario {self.name!r}: the test period must start after decisions do "
+                f"(test_from={self.test_from}, decide_from={self.decide_from})"
+            )
 
     @property
     def decided_steps(self) -> int:
@@ -79,7 +96,16 @@ class Scenario:
         """Steps ahead each decision sees: the forecast's, else delay + 1."""
         if self.samples is not None:
             return int(self.samples.shape[2])
-        return self.spec.provisioning_delay_steps + 1
+        horizons = [int(array.shape[2]) for array in self.forecasts.values()]
+        return max([self.spec.provisioning_delay_steps + 1, *horizons])
+
+    def periods(self) -> dict[str, slice]:
+        """Decided-step index ranges by period: "tune" and "test" when the scenario has a
+        test period, else "all"."""
+        if self.test_from is None:
+            return {"all": slice(0, self.decided_steps)}
+        border = self.test_from - self.decide_from
+        return {"tune": slice(0, border), "test": slice(border, self.decided_steps)}
 
     def decided_demand(self) -> FloatArray:
         """`[T - decide_from, K]` demand of the decided steps."""
@@ -106,10 +132,14 @@ class Scenario:
             "spec": _spec_to_dict(self.spec),
             "observation_window": self.observation_window,
             "initial_replicas": self.initial_replicas,
+            "test_from": self.test_from,
+            "forecasts": sorted(self.forecasts),
         }
         arrays: dict[str, Any] = {"demand": self.demand}
         if self.samples is not None:
             arrays["samples"] = self.samples
+        for number, source in enumerate(meta["forecasts"]):
+            arrays[f"forecast{number}"] = self.forecasts[source]
         buffer = io.BytesIO()
         np.savez(buffer, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
         return buffer.getvalue()
@@ -120,6 +150,10 @@ class Scenario:
             meta = json.loads(archive["meta"].tobytes().decode())
             demand = archive["demand"]
             samples = archive["samples"] if "samples" in archive.files else None
+            forecasts = {
+                source: archive[f"forecast{number}"]
+                for number, source in enumerate(meta.get("forecasts", []))
+            }
         return cls(
             name=meta["name"],
             demand=demand,
@@ -130,6 +164,8 @@ class Scenario:
             samples=samples,
             observation_window=meta["observation_window"],
             initial_replicas=meta["initial_replicas"],
+            forecasts=forecasts,
+            test_from=meta.get("test_from"),
         )
 
     def digest(self) -> str:

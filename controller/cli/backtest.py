@@ -28,7 +28,7 @@ from controller.traces import TraceOptions
 from decision.policies import POLICY_NAMES
 
 if TYPE_CHECKING:
-    from controller.backtest.summary import Summary
+    from controller.backtest.protocol import CaseOutcome
 
 console = Console(highlight=False)
 if not console.is_terminal:
@@ -79,7 +79,8 @@ def backtest(
         typer.Option(
             "--peak-replicas",
             min=0,
-            help="Scale the demand so its peak needs this many replicas (0: keep its scale).",
+            help="Scale the demand so that the train part's 99.9th percentile needs this many "
+            "replicas (0: keep its scale).",
         ),
     ] = defaults.PEAK_REPLICAS,
     provisioning_delay: Annotated[
@@ -89,14 +90,18 @@ def backtest(
         float, typer.Option("--sla", help="Largest acceptable shortfall rate (share of steps).")
     ] = defaults.SLA,
     train_fraction: Annotated[
-        float, typer.Option("--train-fraction", help="Leading share of the trace to train on.")
+        float,
+        typer.Option(
+            "--train-fraction",
+            help="Leading share of the trace to train on; the rest splits into tune and test.",
+        ),
     ] = defaults.TRAIN_FRACTION,
     sweep: Annotated[
         bool,
         typer.Option(
             "--sweep",
-            help="Run each policy over its knob (cost–SLA curves), then twice half-way "
-            "between its best run within the SLA and its cheaper neighbours.",
+            help="Also search every policy's knob on the test period itself (the hindsight "
+            "frontier, gap capture) and plot the cost–SLA curves.",
         ),
     ] = False,
     report: Annotated[
@@ -170,42 +175,52 @@ def backtest(
     except BaseException as error:
         recorder.fail(run_id, str(error) or type(error).__name__)
         raise
-    recorder.finish(run_id, outcome.results, outcome.summary, str(folder))
-    console.print(_table(outcome.summary, trace, series))
-    for note in outcome.summary.notes:
+    recorder.finish(run_id, outcome.case, str(folder))
+    console.print(_table(outcome.case, trace, series))
+    for note in outcome.notes:
         console.print(f"note: {note}", soft_wrap=True)
-    if outcome.summary.harmony_vs_best_baseline is not None or sweep:
-        console.print(outcome.summary.headline(), soft_wrap=True)
     console.print(f"report: {page}", soft_wrap=True, markup=False)
+    console.print(outcome.case.line(), soft_wrap=True, markup=False)
 
 
-def _table(summary: Summary, trace: str, series: Series) -> Table:
+def _table(case: CaseOutcome, trace: str, series: Series) -> Table:
+    from controller.backtest.protocol import MET_FACTOR
     from controller.backtest.report import COLUMNS
 
     table = Table(
-        title=f"{trace}: each policy at shortfall rate <= {summary.sla:g} "
-        f"(step {series.step}, {summary.rule})",
+        title=f"{trace}: each policy deployed with its knob fit on the tune period, judged on "
+        f"test (step {series.step}; met: shortfall rate <= {MET_FACTOR:g} x {case.sla:g})",
         title_justify="left",
     )
-    table.add_column("policy")
-    table.add_column("knob")
+    for column in ("policy", "role", "knob (fit on tune)", "tune shortfall"):
+        table.add_column(column)
     for _, label, _ in COLUMNS:
         table.add_column(label, justify="right")
-    for name, item in summary.policies.items():
-        case = item.at_sla or item.shown
-        knob = f"{item.knob_name}={case.knob_value:g}" if case.knob_value is not None else "-"
-        cells = [fmt.format(getattr(case.metrics, key)) for key, _, fmt in COLUMNS]
-        style = "" if item.at_sla else "red"
-        if not item.at_sla:
-            knob += " (misses SLA)"
-        table.add_row(name, knob, *cells, style=style)
-        if name == "harmony" and summary.harmony_vs_best_baseline is not None:
-            ratio = summary.harmony_vs_best_baseline
-            if math.isfinite(ratio):
-                table.caption = (
-                    f"Harmony uses {ratio:.2f}× the replica-hours of the best baseline "
-                    f"({summary.best_baseline}) at this SLA"
-                )
+    table.add_column("SLA on test")
+    if case.policies.get("harmony") and any(item.frontier for item in case.policies.values()):
+        table.add_column("frontier knob (test)")
+    for item in case.policies.values():
+        run = item.deployed
+        knob = "-" if run.knob_value is None else f"{item.knob_name}={run.knob_value:g}"
+        if item.tuned is not None and not item.tuned.met:
+            knob += " (none met on tune)"
+        tune = run.tune_metrics.shortfall_rate if run.tune_metrics else math.nan
+        cells = [fmt.format(getattr(run.metrics, key)) for key, _, fmt in COLUMNS]
+        met = item.met_on_test(case.sla)
+        extra = []
+        if len(table.columns) > 5 + len(COLUMNS):
+            extra = [item.frontier.describe(item.knob_name) if item.frontier else "-"]
+        table.add_row(
+            item.policy, item.role, knob, f"{tune:.4f}", *cells, "met" if met else "missed",
+            *extra, style="" if met else "red",
+        )  # fmt: skip
+    ratio = case.deployable_vs_best()
+    best = case.best_baseline()
+    if best is not None and math.isfinite(ratio):
+        table.caption = (
+            f"Harmony uses {ratio:.2f}x the test replica-hours of the cheapest baseline that "
+            f"met the SLA ({best.policy})"
+        )
     return table
 
 

@@ -79,7 +79,7 @@ def demo(
     """Run the control loop on a simulated GPU pool driven by TRACE, in accelerated time."""
     from controller.actuators import SimulatedActuator, SimulatedPool
     from controller.backtest.forecasts import train_on_history
-    from controller.backtest.runner import scale_to_pool
+    from controller.backtest.runner import pool_factor, scale_demand
     from controller.clock import ManualClock
     from controller.cycle import CycleDeps, run_cycle
     from controller.operator.cycle_steps import PoolRuntime
@@ -96,7 +96,10 @@ def demo(
     series = load_trace(trace, trace_options)
     if series.step != defaults.DECISION_STEP:
         series = series.resample(defaults.DECISION_STEP)
-    series, _ = scale_to_pool(series, 1.0, defaults.PEAK_REPLICAS)
+    factor = pool_factor(series, len(series), 1.0, defaults.PEAK_REPLICAS)
+    series = scale_demand(
+        series, factor, f"so that its 99.9th percentile needs {defaults.PEAK_REPLICAS} replicas"
+    )
     indicators = [
         {
             "name": item.name,

@@ -67,31 +67,38 @@ def test_backtest_sweep_prints_table_writes_report_and_records_the_run(
     out = captured.out
     assert code == 0, captured.err
     assert "harmony" in out and "oracle" in out
-    headline = [line for line in out.splitlines() if line.startswith("sla=0.01 ")]
-    assert len(headline) == 1 and "harmony_vs_best_baseline=" in headline[0]
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("deployable sla=0.01 harmony_met=")
+    for key in ("harmony_rh=", "best_baseline=", "deployable_vs_best=", "gap_capture="):
+        assert key in last
     assert f"report: {report / 'report.html'}" in out
     document = json.loads((report / "report.json").read_text())
-    # The sweeps (harmony 6, static 7, oracle 1), then up to two rounds of refinement.
-    cases = len(document["cases"])
-    assert 6 + 7 + 1 <= cases <= 6 + 7 + 1 + 2 * 2 * 2
+    case = document["case"]
+    assert case["line"] == last
+    assert list(case["policies"]) == ["harmony", "static", "oracle"]
+    # Static's knob was searched on tune, then again on test for the frontier.
+    static = case["policies"]["static"]
+    assert static["tuned"]["evaluations"] >= 2 and static["frontier"] is not None
+    assert case["policies"]["harmony"]["deployed_knob"] == 0.01
     assert document["pool"]["provisioning_delay_steps"] == 1
-    assert set(document["series"]["capacity"]) == {"harmony", "static", "oracle"}
+    assert set(document["series"]["capacity"]) <= {"harmony", "static", "oracle"}
+    assert {"harmony", "oracle"} <= set(document["series"]["capacity"])
     assert document["series"]["harmony_forecast"]["lead_steps"] == 1
-    assert len(document["series"]["demand"]) == document["decided_steps"]
+    assert len(document["series"]["demand"]) == document["test_steps"]
     page = (report / "report.html").read_text()
-    assert (
-        "Plotly.newPlot" in page and "SLA curves" in page and "usable capacity per policy" in page
-    )
+    assert "Plotly.newPlot" in page and "SLA on the test period, every knob value" in page
+    assert "Deployed as a user would" in page and "oracle" in page
     sessions = make_session_factory(create_engine_for(state_store))
     with sessions() as session:
         run = session.scalars(select(BacktestRun)).one()
         assert run.status is RunStatus.succeeded
         assert run.trace == "fisher:container1"
         assert run.report_path == str(report)
-        assert run.summary["headline"] == headline[0]
+        assert run.summary["line"] == last
         results = session.scalars(select(BacktestResult)).all()
-        assert len(results) == cases
+        assert len(results) == len(document["runs"])
         assert {result.policy for result in results} == {"harmony", "static", "oracle"}
+        assert sum(result.details["deployed"] for result in results) == 3
 
 
 def test_unknown_policy_is_bad_usage(state_store: str, capsys: pytest.CaptureFixture[str]) -> None:
