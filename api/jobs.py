@@ -2,8 +2,9 @@
 
 A backtest run is recorded as a `BacktestRun` (pending) and executed by one background
 thread of the API process: it loads the trace and builds the scenario there, and its
-(policy, knob) cases go to the Celery workers through `controller.tasks.run_cases` when
-`HARMONY_REDIS_URL` is set (in this thread otherwise). Progress is written to the run's
+policies (one task each: knob search on tune, run on test) go to the Celery workers
+through `controller.tasks.evaluate_policies` when `HARMONY_REDIS_URL` is set (in this
+thread otherwise). Progress is written to the run's
 `summary["progress"]` as it goes, so any API replica can show it.
 """
 

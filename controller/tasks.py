@@ -5,10 +5,11 @@ workers with `celery -A controller.tasks worker`. With no Redis URL nothing is s
 anywhere: callers run the very same task bodies in-process, so the embedded default needs
 nothing running and the results are the same either way.
 
-A backtest sweep is one task per (trace, policy, knob). The scenario (demand, pool spec and
-the forecast samples of every decision origin) is computed once by the caller and put in
-Redis under its content hash; each task names that key, so the samples are neither
-recomputed nor sent once per task.
+A backtest is one task per (scenario, policy): the policy's knob search on tune, its run on
+test and, when asked, its search on test (controller.backtest.protocol.evaluate_policy).
+The scenario (demand, pool spec and the forecasts of every decision origin) is computed
+once by the caller and put in Redis under its content hash; each task names that key, so
+the forecasts are neither recomputed nor sent once per task.
 """
 
 from __future__ import annotations
@@ -16,18 +17,17 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import redis
 from celery import Celery
 
-from controller.backtest.replay import CaseResult, run_case
+from controller.backtest.protocol import PolicyOutcome, evaluate_policy
 from controller.backtest.scenario import Scenario
 from controller.errors import HarmonyError
 from controller.settings import get_settings
 
-RUN_CASE = "harmony.backtest.run_case"
+EVALUATE_POLICY = "harmony.backtest.evaluate_policy"
 TRAIN_POOL_MODEL = "harmony.operator.train_pool_model"
 SCENARIO_PREFIX = "harmony:backtest:scenario:"
 SCENARIO_TTL_SECONDS = 24 * 3600
@@ -62,11 +62,13 @@ def make_celery(redis_url: str | None) -> Celery:
 app = make_celery(get_settings().redis_url)
 
 
-@app.task(name=RUN_CASE)  # type: ignore[untyped-decorator]
-def run_backtest_case(scenario_key: str, policy: str, knob: float | None) -> dict[str, Any]:
-    """Replay one (policy, knob) case of the stored scenario; the result as a JSON document."""
+@app.task(name=EVALUATE_POLICY)  # type: ignore[untyped-decorator]
+def evaluate_backtest_policy(
+    scenario_key: str, policy: str, sla: float, frontier: bool
+) -> dict[str, Any]:
+    """Deploy and judge one policy on the stored scenario; its outcome as a JSON document."""
     scenario = _stored_scenario(scenario_key, app.conf.broker_url)
-    return run_case(scenario, policy, knob).to_dict()
+    return evaluate_policy(scenario, policy, sla, frontier=frontier).to_transport()
 
 
 @app.task(name=TRAIN_POOL_MODEL)  # type: ignore[untyped-decorator]
@@ -125,56 +127,50 @@ def _stored_scenario(scenario_key: str, redis_url: str) -> Scenario:
     return Scenario.from_bytes(bytes(payload))  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
-class Case:
-    """One task of a sweep: a scenario, a policy and its knob (None: the default)."""
-
-    scenario: Scenario
-    policy: str
-    knob: float | None
+PolicyDone = Callable[[PolicyOutcome], None]
 
 
-CaseDone = Callable[[Case, CaseResult], None]
-
-
-def run_cases(
-    cases: Sequence[Case],
+def evaluate_policies(
+    scenario: Scenario,
+    policies: Sequence[str],
+    sla: float,
     *,
+    frontier: bool,
     redis_url: str | None = None,
-    on_done: CaseDone | None = None,
+    on_done: PolicyDone | None = None,
     timeout_seconds: float = 3600.0,
     queue: str | None = None,
-) -> list[CaseResult]:
-    """Results of `cases` in their order: as Celery tasks when a Redis URL is configured
-    (`redis_url`, else `Settings.redis_url`; "" forces in-process), in this process
-    otherwise. `queue` routes the tasks to workers started with `-Q queue`."""
+) -> list[PolicyOutcome]:
+    """Each policy deployed and judged on `scenario`, in the order given: as Celery tasks
+    when a Redis URL is configured (`redis_url`, else `Settings.redis_url`; "" forces
+    in-process), in this process otherwise. `queue` routes the tasks to workers started
+    with `-Q queue`."""
     url = redis_url if redis_url is not None else get_settings().redis_url
     if not url:
-        results = []
-        for case in cases:
-            result = run_case(case.scenario, case.policy, case.knob)
+        outcomes = []
+        for policy in policies:
+            outcome = evaluate_policy(scenario, policy, sla, frontier=frontier)
             if on_done is not None:
-                on_done(case, result)
-            results.append(result)
-        return results
-    return _run_on_workers(cases, url, on_done, timeout_seconds, queue)
+                on_done(outcome)
+            outcomes.append(outcome)
+        return outcomes
+    return _run_on_workers(scenario, policies, sla, frontier, url, on_done, timeout_seconds, queue)
 
 
 def _run_on_workers(
-    cases: Sequence[Case],
+    scenario: Scenario,
+    policies: Sequence[str],
+    sla: float,
+    frontier: bool,
     url: str,
-    on_done: CaseDone | None,
+    on_done: PolicyDone | None,
     timeout_seconds: float,
     queue: str | None,
-) -> list[CaseResult]:
+) -> list[PolicyOutcome]:
     client = redis.Redis.from_url(url, socket_connect_timeout=5)
-    keys: dict[int, str] = {}
+    key = scenario.digest()
     try:
-        for case in cases:
-            if id(case.scenario) not in keys:
-                key = case.scenario.digest()
-                client.set(SCENARIO_PREFIX + key, case.scenario.to_bytes(), ex=SCENARIO_TTL_SECONDS)
-                keys[id(case.scenario)] = key
+        client.set(SCENARIO_PREFIX + key, scenario.to_bytes(), ex=SCENARIO_TTL_SECONDS)
     except redis.RedisError as error:
         raise HarmonyError(
             f"cannot reach Redis at HARMONY_REDIS_URL ({error}); start Redis or unset "
@@ -184,12 +180,10 @@ def _run_on_workers(
         client.close()
     sender = make_celery(url)
     pending = {
-        index: sender.send_task(
-            RUN_CASE, args=(keys[id(case.scenario)], case.policy, case.knob), queue=queue
-        )
-        for index, case in enumerate(cases)
+        index: sender.send_task(EVALUATE_POLICY, args=(key, policy, sla, frontier), queue=queue)
+        for index, policy in enumerate(policies)
     }
-    results: dict[int, CaseResult] = {}
+    outcomes: dict[int, PolicyOutcome] = {}
     deadline = time.monotonic() + timeout_seconds
     while pending:
         for index, async_result in list(pending.items()):
@@ -198,13 +192,12 @@ def _run_on_workers(
             document = async_result.get(propagate=False)
             if async_result.failed():
                 raise HarmonyError(
-                    f"backtest task {cases[index].policy} (knob {cases[index].knob}) "
-                    f"failed on a worker: {document}"
+                    f"backtest task for policy {policies[index]} failed on a worker: {document}"
                 )
-            results[index] = CaseResult.from_dict(document)
+            outcomes[index] = PolicyOutcome.from_transport(document)
             del pending[index]
             if on_done is not None:
-                on_done(cases[index], results[index])
+                on_done(outcomes[index])
         if time.monotonic() > deadline:
             raise HarmonyError(
                 f"{len(pending)} backtest tasks unfinished after {timeout_seconds:.0f} s: "
@@ -212,4 +205,4 @@ def _run_on_workers(
             )
         if pending:
             time.sleep(_POLL_SECONDS)
-    return [results[index] for index in range(len(cases))]
+    return [outcomes[index] for index in range(len(policies))]

@@ -17,7 +17,7 @@ ablations (ABLATION_NAMES) are reported apart and never count as the best baseli
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +93,33 @@ class PolicyOutcome:
 
     def run_at(self, knob: float | None) -> CaseResult | None:
         return next((run for run in self.runs if run.knob_value == knob), None)
+
+    def to_transport(self) -> dict[str, Any]:
+        """Everything, JSON-ready (what a Celery worker sends back); `from_transport`
+        restores it."""
+        return {
+            "policy": self.policy,
+            "role": self.role,
+            "knob_name": self.knob_name,
+            "deployed": self.runs.index(self.deployed),
+            "tuned": self.tuned.to_dict() if self.tuned else None,
+            "frontier": self.frontier.to_dict() if self.frontier else None,
+            "runs": [run.to_dict() for run in self.runs],
+        }
+
+    @classmethod
+    def from_transport(cls, data: dict[str, Any]) -> PolicyOutcome:
+        runs = [CaseResult.from_dict(run) for run in data["runs"]]
+        tuned, frontier = data.get("tuned"), data.get("frontier")
+        return cls(
+            policy=data["policy"],
+            role=data["role"],
+            knob_name=data["knob_name"],
+            deployed=runs[data["deployed"]],
+            tuned=SearchOutcome.from_dict(tuned) if tuned else None,
+            frontier=SearchOutcome.from_dict(frontier) if frontier else None,
+            runs=runs,
+        )
 
     def to_dict(self, sla: float) -> dict[str, Any]:
         def search(outcome: SearchOutcome | None) -> dict[str, Any] | None:
@@ -266,25 +293,6 @@ def evaluate_policy(
         frontier=searched,
         runs=ordered,
     )
-
-
-def evaluate_case(
-    scenario: Scenario,
-    policies: Sequence[str],
-    sla: float,
-    *,
-    peak_replicas: int,
-    frontier: bool,
-    on_done: Callable[[str], None] | None = None,
-) -> CaseOutcome:
-    """Every policy of `policies` on one scenario (tune and test periods set);
-    `on_done(policy)` after each."""
-    outcomes: dict[str, PolicyOutcome] = {}
-    for policy in policies:
-        outcomes[policy] = evaluate_policy(scenario, policy, sla, frontier=frontier)
-        if on_done is not None:
-            on_done(policy)
-    return CaseOutcome(scenario.name, peak_replicas, sla, outcomes)
 
 
 def ordered_policies(names: Sequence[str]) -> list[str]:

@@ -7,7 +7,8 @@
    of the predictive baselines likewise. All on the trace's own scale, once per trace.
 3. Size the pool from the train part (`case_scenario`: its 99.9th percentile needs
    `peak_replicas` replicas); forecasts scale with the demand.
-4. Deploy and judge every policy (protocol.evaluate_case).
+4. Deploy and judge every policy (protocol.evaluate_policy): Celery tasks, one per policy,
+   when a Redis broker is configured, in-process otherwise.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from controller.backtest.protocol import (
     POOL_QUANTILE,
     CaseOutcome,
     Split,
-    evaluate_case,
     ordered_policies,
 )
 from controller.backtest.replay import CaseResult, forecasts_needed
@@ -326,10 +326,17 @@ def run_backtest(
         + (" and searched there" if config.sweep else ""),
         len(policies),
     )
-    case = evaluate_case(
-        scenario, policies, config.sla, peak_replicas=peak, frontier=config.sweep,
-        on_done=lambda _name: advance(1),
-    )  # fmt: skip
+    from controller.tasks import evaluate_policies
+
+    outcomes = evaluate_policies(
+        scenario,
+        policies,
+        config.sla,
+        frontier=config.sweep,
+        redis_url=config.redis_url,
+        on_done=lambda _outcome: advance(1),
+    )
+    case = CaseOutcome(scenario.name, peak, config.sla, {item.policy: item for item in outcomes})
     for message in notes:
         reporter.note(message)
     return BacktestOutcome(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from decision.policies import KnobInfo
 
@@ -49,6 +50,22 @@ class SearchOutcome:
     @property
     def score(self) -> Score:
         return self.evaluations[self.knob]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "knob": self.knob,
+            "met": self.met,
+            "at_limit": self.at_limit,
+            "evaluations": [
+                [knob, score.shortfall_rate, score.replica_hours]
+                for knob, score in self.evaluations.items()
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchOutcome:
+        evaluations = {float(k): Score(float(r), float(h)) for k, r, h in data["evaluations"]}
+        return cls(float(data["knob"]), bool(data["met"]), bool(data["at_limit"]), evaluations)
 
     def describe(self, name: str) -> str:
         if self.met:
