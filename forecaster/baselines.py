@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from forecaster import fill
 from forecaster.base import FloatArray, SampleSummaries, check_context, sample_floor_of
 from forecaster.config import FloorKind
 
@@ -28,14 +29,9 @@ _MAX_RESIDUAL_PATHS = 20_000
 
 
 def forward_fill(context: FloatArray) -> FloatArray:
-    """`[B, L, N]` with each gap replaced by the last observed value before it (or after)."""
-    observed = np.isfinite(context)
-    length = context.shape[1]
-    positions = np.where(observed, np.arange(length)[None, :, None], -1)
-    last_seen = np.maximum.accumulate(positions, axis=1)
-    first_seen = np.argmax(observed, axis=1)[:, None, :]
-    source = np.where(last_seen >= 0, last_seen, first_seen)
-    return np.take_along_axis(np.nan_to_num(context), source, axis=1)
+    """`[B, L, N]` with each gap replaced by the last observed value before it (or after);
+    a window with no observation of an indicator is zero there."""
+    return np.nan_to_num(fill.forward_fill(context, axis=1))
 
 
 def _residual_paths(values: FloatArray, lag: int, horizon: int) -> FloatArray:

@@ -36,6 +36,8 @@ import numpy as np
 import numpy.typing as npt
 from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
+from forecaster.fill import forward_fill
+
 FloatArray = npt.NDArray[np.float64]
 FORECAST_SOURCES = ("holt-winters", "crane-dsp", "aws-seasonal")
 HOUR, DAY = 3600.0, 86400.0
@@ -126,7 +128,7 @@ def _holt_winters(series: FloatArray, first_origin: int, horizon: int, step: flo
     if not finite.any():
         return out
     first = int(np.argmax(finite))
-    filled = series[np.maximum.accumulate(np.where(finite, np.arange(series.shape[0]), 0))]
+    filled = forward_fill(series)
     block = first + max(0, first_origin - first) // season * season
     while block < series.shape[0]:
         fit_at = holt_winters_block_start(block, first, season)

@@ -194,11 +194,12 @@ class ForecastNetwork(nn.Module):
         self.encoder = HierarchicalEncoder(config, levels)
         self.projection = nn.Linear(config.d_model, 2 * config.horizon)
         # A direct linear map of each indicator's normalised window to its loc, one per
-        # indicator (persistent and mean-reverting indicators need opposite ones), starting
-        # as persistence (the last value); the attention path only has to correct it.
-        skip = torch.zeros(len(levels), config.context_length, config.horizon)
-        skip[:, -1, :] = 0.0
-        self.skip_weight = nn.Parameter(skip)
+        # indicator (persistent and mean-reverting indicators need opposite ones). It starts
+        # at zero, i.e. at the window's mean after RevIN; training learns how much of each
+        # past step to carry.
+        self.skip_weight = nn.Parameter(
+            torch.zeros(len(levels), config.context_length, config.horizon)
+        )
         self.summary = nn.Linear(config.d_model, _CONTEXT_PER_TOKEN)
         self.context_net = nn.Sequential(
             nn.Linear(self.encoder.num_tokens * _CONTEXT_PER_TOKEN, config.context_features),

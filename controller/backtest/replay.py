@@ -24,6 +24,7 @@ from controller.backtest.metrics import CaseMetrics, account
 from controller.backtest.scenario import Scenario
 from controller.clock import ManualClock
 from decision.types import InFlight, PoolObservation
+from forecaster.fill import forward_fill
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -181,15 +182,9 @@ def replay(
 
 def _padded_future(demand: FloatArray, decide_from: int, horizon: int) -> FloatArray:
     """`[n, H, K]`: the true demand of steps t..t+H-1 for each decided t; past the end of
-    the trace the last row repeats, and gaps carry the last observed value forward."""
-    filled = demand.copy()
-    for column in range(filled.shape[1]):
-        values = filled[:, column]
-        gaps = np.isnan(values)
-        if gaps.any():
-            index = np.where(~gaps, np.arange(len(values)), 0)
-            np.maximum.accumulate(index, out=index)
-            values[:] = np.nan_to_num(values[index], nan=0.0)
+        the trace the last row repeats, and gaps carry the last observed value forward (an
+    indicator never observed is 0)."""
+    filled = np.nan_to_num(forward_fill(demand, axis=0))
     padded = np.concatenate([filled, np.repeat(filled[-1:], horizon, axis=0)], axis=0)
     offsets = decide_from + np.arange(len(demand) - decide_from)[:, None] + np.arange(horizon)
     future: FloatArray = padded[offsets]

@@ -16,6 +16,7 @@ from controller.actuators.base import ReplicaState
 from controller.operator.records import QUANTILE_LEVELS, ForecastSummary
 from controller.operator.spec import PoolConfig
 from decision import Decision, InFlight, Policy, PoolObservation, PoolSpec, make_policy
+from forecaster.fill import forward_fill
 
 if TYPE_CHECKING:
     from controller.cycle import ForecasterProvider, PoolOutcome
@@ -134,18 +135,9 @@ class PoolForecast:
 
 def _filled(window: FloatArray) -> FloatArray | None:
     """Gaps carried forward (then backward) per indicator; None when a column is all NaN."""
-    filled = np.array(window, dtype=np.float64)
-    for column in range(filled.shape[1]):
-        values = filled[:, column]
-        known = np.isfinite(values)
-        if not known.any():
-            return None
-        index = np.where(known, np.arange(len(values)), 0)
-        np.maximum.accumulate(index, out=index)
-        values = values[index]
-        first = int(np.argmax(known))
-        values[:first] = values[first]
-        filled[:, column] = values
+    filled = forward_fill(window, axis=0)
+    if np.isnan(filled).all(axis=0).any():
+        return None
     return filled
 
 

@@ -68,3 +68,23 @@ def test_with_gradients_enabled_sampling_goes_through_nflows_itself() -> None:
     assert inverted.requires_grad
     expected, _ = flow.inverse(noise, context=window_context.repeat_interleave(SAMPLES, dim=0))
     torch.testing.assert_close(inverted, expected)
+
+
+@pytest.mark.parametrize("flow_transform", FLOW_TRANSFORMS)
+def test_the_nflows_internals_the_fast_path_reads_are_there(
+    flow_transform: FlowTransformKind,
+) -> None:
+    # The fast path reads private members of nflows (pinned ==0.14 in pyproject.toml):
+    # an upgrade that renames one must fail here, not fall over while sampling.
+    from nflows.transforms import CompositeTransform, Permutation
+    from nflows.transforms.coupling import AffineCouplingTransform
+
+    flow = _perturbed_flow(flow_transform, features=6)
+    assert isinstance(flow, CompositeTransform) and hasattr(flow, "_transforms")
+    layers = list(flow._transforms)
+    assert layers
+    for layer in layers:
+        if isinstance(layer, Permutation):
+            assert hasattr(layer, "_inverse_permutation") and layer._dim == 1
+        if isinstance(layer, AffineCouplingTransform):
+            assert callable(layer._scale_and_shift)
