@@ -20,12 +20,9 @@ a* < ε, an underconfident one a* > ε. The outcomes do not depend on the decisi
 so this converges without feedback oscillation. Grid levels are absolute, so one
 posterior serves any ε inside the grid.
 
-Why a credible rate, not the mean: exceedances come in bursts, and a plan that follows the
-mean of a short memory relaxes between bursts and meets the next one too thin. On GenTD26
-at ε = 0.01 the realised shortfall rate was 0.016 with the mean and a memory of 100 steps,
-0.012 with a memory of 1,000 steps, and 0.011 with the 75% bound and 1,000 steps; on a
-fisher container, where exceedances are not bursty, 0.011, 0.008 and 0.008. Hence also
-the memory sized to ε (`forgetting_for`): about ten expected exceedances.
+The memory is sized to ε (`forgetting_for`): about ten expected exceedances. Why a
+credible rate and that memory: docs/decisions/0001; why the grid reaches 1e-8:
+docs/decisions/0002.
 """
 
 from __future__ import annotations
@@ -41,9 +38,7 @@ from scipy import special
 
 from decision.errors import InvalidDecisionInput
 
-# Down to 1e-8: a forecaster whose tails are far too thin for rare spikes (fisher container
-# 10: isolated bursts of 5x the usual load) is corrected only by planning at a level far
-# below ε; at 1e-5 the correction ran out and no ε met a 1% SLA there.
+# Down to 1e-8 (docs/decisions/0002).
 DEFAULT_LEVELS: tuple[float, ...] = tuple(
     float(f"{level:.6g}") for level in np.geomspace(1e-8, 0.5, 74)
 )

@@ -40,11 +40,8 @@ class HarmonyPolicy:
     The knob is the SLA ε (`sla_epsilon`). The calibration posterior learns, from each
     realised step, how often the capacity the pool would have had at each planning level
     was exceeded, and corrects ε accordingly (decision.calibration). That capacity follows
-    the pool's own rules, as if it had run at the level throughout (`stabilised_capacity`):
-    judged against the bare plan for the step, a pool with scale-down stabilisation fell
-    short less often than ε and paid for it (fisher container 3 at ε = 0.01: a realised rate
-    of 0.0036 judged on the plans, 0.0076 judged on the capacity held, with 5% fewer
-    replica-hours).
+    the pool's own rules, as if it had run at the level throughout (`stabilised_capacity`;
+    why: docs/decisions/0004).
     """
 
     name = "harmony"

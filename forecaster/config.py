@@ -35,9 +35,8 @@ class ForecasterConfig:
     context_features: int = 64
     # Head: "flow" is the conditional normalizing flow, "gaussian" its ablation.
     head: HeadKind = "flow"
-    # Coupling layers of the flow: rational-quadratic splines or affine. Affine samples ~6x
-    # faster (B4's model) but missed B1's accuracy bar (fisher L=144 mse 0.0462 > 0.0440),
-    # so spline stays the default; affine suits runs where sampling time matters most.
+    # Coupling layers of the flow: rational-quadratic splines or affine (faster sampling);
+    # why spline is the default: docs/decisions/0003.
     flow_transform: FlowTransformKind = "spline"
     flow_layers: int = 4
     flow_hidden: int = 64
