@@ -34,13 +34,12 @@ system's non-predictive behaviour, and the reason says so.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
-from decision.baselines import bounded, build_decision, needed_replicas
+from decision.baselines import _StatelessPolicy, bounded, build_decision, needed_replicas
 from decision.engine import window_stop
-from decision.errors import InvalidDecisionInput, require_own_state
+from decision.errors import InvalidDecisionInput
 from decision.hpa import (
     SYNC_PERIOD_SECONDS,
     HpaBehavior,
@@ -64,6 +63,7 @@ def forecast_window(samples: FloatArray | None, spec: PoolSpec) -> FloatArray | 
     """`[W, K]` point forecast over the decision window; None when absent or not finite."""
     if samples is None:
         return None
+    # Not engine.as_sample_cube: a point forecast may be NaN (no prediction yet).
     cube = np.asarray(samples, dtype=np.float64)
     if cube.ndim == 2 and spec.indicator_count == 1:
         cube = cube[:, :, None]
@@ -221,7 +221,7 @@ class CranePolicy(_PredictiveHpa):
         )
 
 
-class AwsPredictivePolicy:
+class AwsPredictivePolicy(_StatelessPolicy):
     """AWS predictive scaling (forecast and scale) plus target tracking at the knob's target."""
 
     name = "aws-predictive"
@@ -263,12 +263,3 @@ class AwsPredictivePolicy:
         return _decision(
             self.name, observation, spec, demand_samples, replicas, wanted, bound or rule, why
         )
-
-    def observe(self, realised_demand: FloatArray | float) -> None:
-        return None
-
-    def state(self) -> dict[str, Any]:
-        return {"policy": self.name}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        require_own_state(state, self.name)

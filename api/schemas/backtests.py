@@ -8,24 +8,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas.common import OptionalFloat
+from decision.policies import POLICY_NAMES
 
-PolicyName = Literal[
-    "harmony",
-    "static",
-    "hpa",
-    "hpa-long",
-    "reactive",
-    "buffer",
-    "buffer-percent",
-    "window-buffer",
-    "self-tuning-buffer",
-    "phpa",
-    "crane",
-    "aws-predictive",
-    "headroom",
-    "harmony-gaussian",
-    "oracle",
-]
+# The registry's names (decision.policies), so the API accepts every policy the backtest runs.
+PolicyName = Literal[POLICY_NAMES]  # type: ignore[valid-type]
 
 
 class BacktestSpec(BaseModel):
