@@ -84,7 +84,9 @@ def config_for(
         sweep=sweep,
         num_samples=samples,
         seed=SEED,
-        redis_url="",
+        # None: each trace's policies go to Celery workers when HARMONY_REDIS_URL is set,
+        # and run in this (trace's) process otherwise.
+        redis_url=None,
         # Trained to early stopping, not to a time budget: the figures do not depend on
         # how busy the machine was.
         forecaster=forecaster,
@@ -262,7 +264,13 @@ def main(argv: list[str] | None = None) -> None:
         help="comma-separated trace keys (gentd26, fisher1..fisher10, alibaba), optionally "
         "with :P (e.g. gentd26:32); default all traces at P = 8, 32, 128",
     )
-    parser.add_argument("--workers", type=int, default=1, help="processes running traces")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes running traces (each sends its policies to Celery workers when "
+        "HARMONY_REDIS_URL is set)",
+    )
     parser.add_argument("--drift", action="store_true", help="also the +50%% level-shift case")
     parser.add_argument("--speed", action="store_true", help="only B4's 30-day backtest timing")
     add_flow_transform_option(parser)

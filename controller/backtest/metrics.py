@@ -1,6 +1,5 @@
 """What a replay cost and how often it fell short: exact accounting on the step grid.
 
-Definitions (the report states them too):
 - replica-hours: replicas billed in each step (usable plus still provisioning: a cloud
   bills a node from launch) times the step length, summed.
 - cost: replica-hours times the price per replica-hour.

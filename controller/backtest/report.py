@@ -129,7 +129,7 @@ def headline_sentence(case: dict[str, Any]) -> str:
     harmony = policies.get("harmony")
     sla = case["sla"]
     if harmony is None:
-        return "Harmony was not run."
+        return "Harmony was not among the policies run (--policy); the table compares the rest."
     met = "held" if harmony["met_on_test"] else "missed"
     first = (
         f"Deployed as a user would (knobs fit on the tune period), Harmony at ε = {sla:g} "

@@ -236,6 +236,13 @@ def prepare_trace(
         raise HarmonyError(f"trace {series.name!r}: {error}") from None
     delay_steps, rounding = delay_in_steps(config.provisioning_delay, series.step)
     notes = [split.describe(series.step_seconds / 3600)]
+    shortest = min(split.tune_end - split.train_end, split.rows - split.tune_end)
+    if shortest * config.sla < 1:
+        notes.append(
+            f"warning: the tune and test periods have {shortest} steps or fewer, under "
+            f"1 / SLA = {1 / config.sla:.0f}: one short step already exceeds the SLA there; "
+            "use a longer trace (or a shorter --step) for a meaningful comparison"
+        )
     if rounding:
         notes.append(rounding)
     needed = forecasts_needed(config.policies)
@@ -322,8 +329,8 @@ def run_backtest(
     policies = ordered_policies(config.policies)
 
     advance = reporter.stage(
-        f"replaying {len(policies)} policies: each knob searched on tune, then run on test"
-        + (" and searched there" if config.sweep else ""),
+        f"replaying {len(policies)} polic{'y' if len(policies) == 1 else 'ies'}: each knob "
+        "searched on tune, then run on test" + (" and searched there" if config.sweep else ""),
         len(policies),
     )
     from controller.tasks import evaluate_policies
