@@ -152,7 +152,8 @@ def headline_sentence(case: dict[str, Any]) -> str:
         second = (
             f" In hindsight, each policy at its cheapest knob meeting the SLA on test, Harmony "
             f"needs {frontier:.2f}× the best baseline's ({case['frontier_best_baseline']}) "
-            f"replica-hours and captures {_pct(case['gap_capture'])} of its gap to the oracle."
+            f"replica-hours and captures {_pct(case['gap_capture'])} of its gap to the oracle"
+            + (" (negative: more than that baseline)." if (case["gap_capture"] or 0.0) < 0 else ".")
         )
     return first + second
 
@@ -225,6 +226,8 @@ def _bars(document: dict[str, Any]) -> go.Figure:
             x=[item["policy"] for item in items],
             y=[item["test"]["replica_hours"] for item in items],
             marker_color=[colour[item["met_on_test"]] for item in items],
+            # Ablations (parts of Harmony, never a baseline) are hatched.
+            marker_pattern_shape=["/" if item["role"] == "ablation" else "" for item in items],
             text=[f"{item['test']['shortfall_rate']:.2%}" for item in items],
             textposition="outside",
             hovertemplate="%{x}: %{y:,.0f} replica-h, shortfall %{text}<extra></extra>",
@@ -238,7 +241,8 @@ def _bars(document: dict[str, Any]) -> go.Figure:
         )
     figure.update_layout(
         title=f"Test replica-hours as deployed; green met the SLA (shortfall ≤ "
-        f"{MET_FACTOR:g} × {case['sla']:g}), red missed it; labels: test shortfall rate",
+        f"{MET_FACTOR:g} × {case['sla']:g}), red missed it; hatched: ablations; labels: "
+        "test shortfall rate",
         yaxis_title="replica-hours on test",
         height=460,
     )

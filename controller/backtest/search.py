@@ -67,12 +67,6 @@ class SearchOutcome:
         evaluations = {float(k): Score(float(r), float(h)) for k, r, h in data["evaluations"]}
         return cls(float(data["knob"]), bool(data["met"]), bool(data["at_limit"]), evaluations)
 
-    def describe(self, name: str) -> str:
-        if self.met:
-            limit = " (the knob's limit)" if self.at_limit else ""
-            return f"{name}={self.knob:g}{limit}"
-        return f"{name}={self.knob:g} came closest; no value meets the SLA"
-
 
 class _Coordinates:
     def __init__(self, info: KnobInfo) -> None:

@@ -201,15 +201,18 @@ def _table(case: CaseOutcome, trace: str, series: Series) -> Table:
         table.add_column("frontier knob (test)")
     for item in case.policies.values():
         run = item.deployed
-        knob = "-" if run.knob_value is None else f"{item.knob_name}={run.knob_value:g}"
+        knob = "-" if run.knob_value is None else f"{item.knob_name}={run.knob_value:.4g}"
         if item.tuned is not None and not item.tuned.met:
-            knob += " (none met on tune)"
+            knob += " (closest; none met on tune)"
         tune = run.tune_metrics.shortfall_rate if run.tune_metrics else math.nan
         cells = [fmt.format(getattr(run.metrics, key)) for key, _, fmt in COLUMNS]
         met = item.met_on_test(case.sla)
         extra = []
         if len(table.columns) > 5 + len(COLUMNS):
-            extra = [item.frontier.describe(item.knob_name) if item.frontier else "-"]
+            frontier = item.frontier
+            extra = ["-"]
+            if frontier is not None:
+                extra = [f"{frontier.knob:.4g}" if frontier.met else "out of reach"]
         table.add_row(
             item.policy, item.role, knob, f"{tune:.4f}", *cells, "met" if met else "missed",
             *extra, style="" if met else "red",
