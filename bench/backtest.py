@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from bench.options import add_flow_transform_option
-from controller.backtest.protocol import CaseOutcome
+from controller.backtest.protocol import CaseOutcome, format_ratio
 from controller.backtest.runner import BacktestConfig, prepare_trace, run_backtest
 from controller.series import Series
 from controller.traces import TraceOptions, load_trace
@@ -54,13 +54,9 @@ class Trace:
     key: str
     name: str
     step_minutes: int
-    demand_column: str | None = None
 
     def load(self) -> Series:
-        options = TraceOptions(
-            step=dt.timedelta(minutes=self.step_minutes), demand_column=self.demand_column
-        )
-        return load_trace(self.name, options)
+        return load_trace(self.name, TraceOptions(step=dt.timedelta(minutes=self.step_minutes)))
 
 
 TRACES = (
@@ -95,8 +91,8 @@ def config_for(
 
 def run_trace(
     trace: Trace, sizes: Sequence[int], samples: int, flow_transform: FlowTransformKind | None
-) -> list[tuple[str, dict, str]]:
-    """Every pool size of one trace: (case name, case document, printed lines)."""
+) -> list[tuple[dict, str]]:
+    """Every pool size of one trace: (case document, printed lines)."""
     torch.set_num_threads(1)
     started = time.perf_counter()
     config = config_for(samples, flow_transform)
@@ -121,7 +117,7 @@ def run_trace(
                 if k in ("epochs", "best_epoch", "train_seconds") or k.startswith("val")
             }
             lines.append(f"  forecaster: {shown}")
-        out.append((f"{trace.key}:P{size}", outcome.case.to_dict(), "\n".join(lines)))
+        out.append((outcome.case.to_dict(), "\n".join(lines)))
     return out
 
 
@@ -162,17 +158,16 @@ def headline(cases: list[dict]) -> str:
     best_met = sum(case["best_baseline"] is not None for case in cases)
     finite_deployable = [value for value in deployable if math.isfinite(value)]
     finite_gaps = [value for value in gaps if math.isfinite(value)]
-
-    def fmt(value: float) -> str:
-        return "nan" if not math.isfinite(value) else f"{value:.2f}"
-
+    worst = max(finite_deployable) if finite_deployable else math.nan
+    lowest_gap = min(finite_gaps) if finite_gaps else math.nan
     return (
         f"headline sla={SLA:g} cases={len(cases)} harmony_met={harmony_met}/{len(cases)} "
         f"best_baseline_met={best_met}/{len(cases)} "
-        f"deployable_vs_best={fmt(median(deployable))} "
-        f"deployable_worst={fmt(max(finite_deployable) if finite_deployable else math.nan)} "
-        f"frontier_vs_best={fmt(median(frontier))} gap_capture_median={fmt(median(gaps))} "
-        f"gap_capture_min={fmt(min(finite_gaps) if finite_gaps else math.nan)}"
+        f"deployable_vs_best={format_ratio(median(deployable))} "
+        f"deployable_worst={format_ratio(worst)} "
+        f"frontier_vs_best={format_ratio(median(frontier))} "
+        f"gap_capture_median={format_ratio(median(gaps))} "
+        f"gap_capture_min={format_ratio(lowest_gap)}"
     )
 
 
@@ -306,12 +301,12 @@ def main(argv: list[str] | None = None) -> None:
                 for trace, sizes in plan
             ]
             for future in futures:
-                for _name, document, text in future.result():
+                for document, text in future.result():
                     print(text, flush=True)
                     cases.append(document)
     else:
         for trace, sizes in plan:
-            for _name, document, text in run_trace(trace, sizes, args.samples, args.flow_transform):
+            for document, text in run_trace(trace, sizes, args.samples, args.flow_transform):
                 print(text, flush=True)
                 cases.append(document)
     print(f"seconds_total={time.perf_counter() - started:.0f}", flush=True)

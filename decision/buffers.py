@@ -153,9 +153,8 @@ class WindowBufferPolicy(_TargetPolicy):
         return round(self.knob)
 
     def target(self, observation: PoolObservation) -> tuple[int, str] | None:
+        observation.last_demand_for(self.spec, self.name)  # the column count, checked
         recent = _finite_rows(observation.recent_demand[-self.window_steps :])
-        if observation.recent_demand.shape[1] != self.spec.indicator_count:
-            observation.last_demand_for(self.spec, self.name)  # raises the one-line error
         if len(recent) == 0:
             return None
         needed = needed_replicas(recent.max(axis=0), self.spec.planning_capacity)

@@ -108,7 +108,6 @@ class HpaBehavior:
     scale_down: HpaScalingRules = DEFAULT_SCALE_DOWN
 
 
-SCALE_DOWN_STABILIZATION_SECONDS = float(DEFAULT_SCALE_DOWN.stabilization_window_seconds)
 LONG_WINDOW_BEHAVIOR = HpaBehavior(
     scale_down=replace(DEFAULT_SCALE_DOWN, stabilization_window_seconds=3600)
 )
@@ -156,13 +155,6 @@ def scale_limit(
     return max(allowed) if largest_change == up else min(allowed)
 
 
-def scale_up_limit(current: int, periods: int) -> int:
-    """Most replicas the default scale-up policies allow after `periods` 15 s periods."""
-    for _ in range(periods):
-        current = scale_limit(DEFAULT_SCALE_UP, current, 0.0, [], up=True)
-    return current
-
-
 class HpaPolicy:
     """The HPA with a configurable behavior; the knob is its target utilisation."""
 
@@ -191,9 +183,7 @@ class HpaPolicy:
         spec = self.spec
         current = observation.replicas_total
         demand = observation.last_demand_for(spec, self.name)
-        start = self._step * spec.step_seconds
-        if not self._recommendations:
-            self._recommendations.append((start, current))
+        start = self._step_start(current)
         if not np.all(np.isfinite(demand)):
             replicas, binding = bounded(current, observation, spec)
             return build_decision(
@@ -208,18 +198,7 @@ class HpaPolicy:
         ]
         desired = max(p for p, _ in proposals)
         ratio = max(r for _, r in proposals)
-        replicas, stabilized, binding, sync = current, current, None, 0
-        while sync < self._syncs:
-            now = start + sync * SYNC_PERIOD_SECONDS
-            stabilized = self._stabilized(now, replicas, desired)
-            new, binding = bounded(self._rate_limited(now, replicas, stabilized), observation, spec)
-            sync += 1
-            if new != replicas:
-                self._events.append((now, new - replicas))
-                replicas = new
-            else:
-                sync = max(sync, self._next_expiry_sync(start, now))
-        self._record(start + (self._syncs - 1) * SYNC_PERIOD_SECONDS, desired)
+        replicas, stabilized, binding = self._converge(start, current, desired, observation)
         why = ""
         if binding is None:
             binding, why = self._explain(current, desired, stabilized, replicas, ratio)
@@ -227,6 +206,35 @@ class HpaPolicy:
             self.name, observation, spec, demand_samples, replicas, desired, binding, why,
             stabilized=stabilized, details={"usage_ratio": ratio},
         )  # fmt: skip
+
+    def _step_start(self, current: int) -> float:
+        """This step's time; the recommendations start with the current replicas, as the
+        HPA's do."""
+        start = self._step * self.spec.step_seconds
+        if not self._recommendations:
+            self._recommendations.append((start, current))
+        return start
+
+    def _converge(
+        self, start: float, current: int, desired: int, observation: PoolObservation
+    ) -> tuple[int, int, BindingConstraint | None]:
+        """Run this step's syncs from `current` towards `desired` (stabilisation, rate
+        limits, bounds), record `desired`; (replicas, stabilised count, bound hit)."""
+        replicas, stabilized, binding, sync = current, current, None, 0
+        while sync < self._syncs:
+            now = start + sync * SYNC_PERIOD_SECONDS
+            stabilized = self._stabilized(now, replicas, desired)
+            new, binding = bounded(
+                self._rate_limited(now, replicas, stabilized), observation, self.spec
+            )
+            sync += 1
+            if new != replicas:
+                self._events.append((now, new - replicas))
+                replicas = new
+            else:
+                sync = max(sync, self._next_expiry_sync(start, now))
+        self._record(start + (self._syncs - 1) * SYNC_PERIOD_SECONDS, desired)
+        return replicas, stabilized, binding
 
     def _stabilized(self, now: float, replicas: int, desired: int) -> int:
         recommendations = self._recommendations

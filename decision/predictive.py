@@ -41,7 +41,6 @@ from decision.baselines import _StatelessPolicy, bounded, build_decision, needed
 from decision.engine import window_stop
 from decision.errors import InvalidDecisionInput
 from decision.hpa import (
-    SYNC_PERIOD_SECONDS,
     HpaBehavior,
     HpaPolicy,
     HpaScalingPolicy,
@@ -114,9 +113,7 @@ class _PredictiveHpa(HpaPolicy):
 
     def decide(self, observation: PoolObservation, demand_samples: FloatArray | None) -> Decision:
         spec, current = self.spec, observation.replicas_total
-        start = self._step * spec.step_seconds
-        if not self._recommendations:
-            self._recommendations.append((start, current))
+        start = self._step_start(current)
         window = forecast_window(demand_samples, spec)
         demand = observation.last_demand_for(spec, self.name)
         hpa: int | None = None
@@ -134,16 +131,7 @@ class _PredictiveHpa(HpaPolicy):
             return _decision(
                 self.name, observation, spec, demand_samples, replicas, current, binding, why
             )
-        replicas, stabilized, bound = current, current, None
-        for sync in range(self._syncs):
-            now = start + sync * SYNC_PERIOD_SECONDS
-            stabilized = self._stabilized(now, replicas, desired)
-            new, bound = bounded(self._rate_limited(now, replicas, stabilized), observation, spec)
-            if new != replicas:
-                self._events.append((now, new - replicas))
-                replicas = new
-        self._record(start + (self._syncs - 1) * SYNC_PERIOD_SECONDS, desired)
-        binding = bound
+        replicas, stabilized, binding = self._converge(start, current, desired, observation)
         if binding is None and replicas != stabilized:
             up = stabilized > replicas
             binding = BindingConstraint.max_step_up if up else BindingConstraint.max_step_down

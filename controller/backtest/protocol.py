@@ -62,7 +62,7 @@ class Split:
 
 
 def role_of(policy: str) -> str:
-    if policy in UNTUNED[:1]:
+    if policy == "harmony":
         return "harmony"
     if policy == ORACLE:
         return "oracle"
@@ -90,9 +90,6 @@ class PolicyOutcome:
         if self.frontier is None or not self.frontier.met:
             return None
         return self.frontier.score.replica_hours
-
-    def run_at(self, knob: float | None) -> CaseResult | None:
-        return next((run for run in self.runs if run.knob_value == knob), None)
 
     def to_transport(self) -> dict[str, Any]:
         """Everything, JSON-ready (what a Celery worker sends back); `from_transport`
@@ -203,9 +200,9 @@ class CaseOutcome:
         return (
             f"deployable sla={self.sla:g} harmony_met={met} harmony_rh={harmony_rh} "
             f"best_baseline={best.policy if best else 'none'} best_rh={best_rh} "
-            f"deployable_vs_best={_fmt(self.deployable_vs_best())} "
-            f"frontier_vs_best={_fmt(self.frontier_vs_best())} "
-            f"gap_capture={_fmt(self.gap_capture())}"
+            f"deployable_vs_best={format_ratio(self.deployable_vs_best())} "
+            f"frontier_vs_best={format_ratio(self.frontier_vs_best())} "
+            f"gap_capture={format_ratio(self.gap_capture())}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -225,7 +222,8 @@ class CaseOutcome:
         }
 
 
-def _fmt(value: float) -> str:
+def format_ratio(value: float) -> str:
+    """A ratio in the machine-readable lines: two decimals, or nan."""
     return "nan" if not math.isfinite(value) else f"{value:.2f}"
 
 
@@ -279,9 +277,12 @@ def evaluate_policy(
         deployed = run(tuned.knob)
     searched: SearchOutcome | None = None
     if frontier and policy != ORACLE:
-        start = deployed.knob_value if deployed.knob_value is not None else None
         searched = search_knob(
-            info, on_test, sla, start=start, hours_tolerance=hours_tolerance(scenario, "test")
+            info,
+            on_test,
+            sla,
+            start=deployed.knob_value,
+            hours_tolerance=hours_tolerance(scenario, "test"),
         )
     ordered = sorted(runs.values(), key=lambda case: case.knob_value or 0.0)
     return PolicyOutcome(

@@ -182,7 +182,7 @@ def replay(
 
 def _padded_future(demand: FloatArray, decide_from: int, horizon: int) -> FloatArray:
     """`[n, H, K]`: the true demand of steps t..t+H-1 for each decided t; past the end of
-        the trace the last row repeats, and gaps carry the last observed value forward (an
+    the trace the last row repeats, and gaps carry the last observed value forward (an
     indicator never observed is 0)."""
     filled = np.nan_to_num(forward_fill(demand, axis=0))
     padded = np.concatenate([filled, np.repeat(filled[-1:], horizon, axis=0)], axis=0)

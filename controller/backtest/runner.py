@@ -270,9 +270,10 @@ def prepare_trace(
             finally:
                 forecaster.network.use_flow(True)
     demand = series.values[:, series.demand_index]
-    for source in sorted(needed - {"harmony", "harmony-gaussian"}):
+    classical = sorted(needed - {"harmony", "harmony-gaussian"})
+    if classical:
         from forecaster.classical import point_forecasts
-
+    for source in classical:
         reporter.stage(f"forecasting with {source}", None)
         sources[source] = point_forecasts(
             source, demand, split.train_end, delay_steps + 1, series.step_seconds

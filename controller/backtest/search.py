@@ -106,14 +106,14 @@ def search_knob(
     axis = _Coordinates(info)
     seen: dict[float, Score] = {}
 
-    def run(u: float) -> tuple[float, bool]:
+    def meets(u: float) -> bool:
         knob = axis.to_knob(u)
         if knob not in seen:
             seen[knob] = score(knob)
-        return knob, seen[knob].shortfall_rate <= sla
+        return seen[knob].shortfall_rate <= sla
 
     u0 = min(max(axis.to_u(info.default if start is None else start), axis.low_u), axis.high_u)
-    _, meets0 = run(u0)
+    meets0 = meets(u0)
     step = axis.first_step()
     good: float | None = u0 if meets0 else None
     bad: float | None = None if meets0 else u0
@@ -124,13 +124,14 @@ def search_knob(
         if u == limit:
             break
         u = max(u + direction * step, limit) if direction < 0 else min(u + direction * step, limit)
-        _, meets = run(u)
-        if meets:
+        if meets(u):
             good = u
+            if not meets0:
+                break
         else:
             bad = u
-        if (meets and not meets0) or (not meets and meets0):
-            break
+            if meets0:
+                break
         step *= 2
     if good is None:
         closest = min(seen, key=lambda k: (seen[k].shortfall_rate, seen[k].replica_hours))
@@ -147,8 +148,7 @@ def search_knob(
         middle_knob = axis.to_knob(middle)
         if middle_knob in (good_knob, bad_knob):
             break
-        _, meets = run(middle)
-        if meets:
+        if meets(middle):
             good = middle
         else:
             bad = middle
