@@ -82,9 +82,17 @@ def pinball(
     if np.any((quantile_levels <= 0) | (quantile_levels >= 1)):
         raise ValueError(f"quantile levels must lie in (0, 1), got {list(levels)}")
     predicted = np.quantile(values, quantile_levels, axis=-1)  # [Q, ...]
-    error = observed[None] - predicted
     shaped = quantile_levels.reshape((-1,) + (1,) * observed.ndim)
-    result: FloatArray = np.maximum(shaped * error, (shaped - 1) * error)
+    return quantile_pinball(predicted, observed[None], shaped)
+
+
+def quantile_pinball(
+    predicted: npt.ArrayLike, observations: npt.ArrayLike, level: npt.ArrayLike
+) -> FloatArray:
+    """Pinball loss of predicted `level`-quantiles (broadcast against the observations)."""
+    error = np.asarray(observations, dtype=np.float64) - np.asarray(predicted, dtype=np.float64)
+    tau = np.asarray(level, dtype=np.float64)
+    result: FloatArray = np.maximum(tau * error, (tau - 1.0) * error)
     return result
 
 
