@@ -11,9 +11,15 @@ FlowTransformKind = Literal["spline", "affine"]
 FLOW_TRANSFORMS = ("spline", "affine")
 FloorKind = Literal["zero_if_nonnegative", "training_min", "none"]
 FLOOR_KINDS = ("zero_if_nonnegative", "training_min", "none")
+CouplingMaskKind = Literal["checkerboard", "alternating"]
+COUPLING_MASKS = ("checkerboard", "alternating")
 
 
-_SETTINGS_BEFORE_THEY_EXISTED: dict[str, Any] = {"flow_transform": "spline"}
+_SETTINGS_BEFORE_THEY_EXISTED: dict[str, Any] = {
+    "flow_transform": "spline",
+    "coupling_mask": "alternating",
+    "demand_reads_all": False,
+}
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,10 @@ class ForecasterConfig:
     num_heads: int = 4
     feedforward: int = 128
     layers_per_level: int = 1
+    # After the cascade, one more stage in which the level-1 (demand) tokens attend to every
+    # token, so that a leading indicator at a finer level can move the demand forecast
+    # (off by default: docs/decisions/0006).
+    demand_reads_all: bool = False
     dropout: float = 0.0
     context_features: int = 64
     # Head: "flow" is the conditional normalizing flow, "gaussian" its ablation.
@@ -39,6 +49,12 @@ class ForecasterConfig:
     # why spline is the default: docs/decisions/0003.
     flow_transform: FlowTransformKind = "spline"
     flow_layers: int = 4
+    # Which half of the joint vector (horizon step h, indicator n) each coupling layer
+    # transforms: "checkerboard" splits by the parity of h + n, so every layer couples
+    # steps of one indicator with each other; "alternating" splits by the parity of the
+    # flat position h * N + n, which for an even N is a split by indicator (the default
+    # until measured otherwise: docs/decisions/0006).
+    coupling_mask: CouplingMaskKind = "alternating"
     flow_hidden: int = 64
     flow_bins: int = 8
     flow_tail_bound: float = 6.0
@@ -90,6 +106,10 @@ class ForecasterConfig:
                 f"flow_transform must be one of {FLOW_TRANSFORMS}",
             ),
             (self.early_stopping in ("crps", "nll"), "early_stopping must be 'crps' or 'nll'"),
+            (
+                self.coupling_mask in COUPLING_MASKS,
+                f"coupling_mask must be one of {COUPLING_MASKS}",
+            ),
             (self.sample_floor in FLOOR_KINDS, f"sample_floor must be one of {FLOOR_KINDS}"),
             (self.floor_band >= 0.0, "floor_band must be >= 0"),
         ]

@@ -4,7 +4,9 @@ Every token carries a hierarchy level (1 = load or demand, 2 = compute and memor
 and network; calendar tokens sit at `calendar_level`). Attention cascades level by level:
 at the stage of level k only the tokens of level k are updated, and they attend to tokens
 of levels <= k, i.e. their own level and the outputs of the levels above. The restriction
-is a real -inf attention mask, so no information flows upwards from a finer level.
+is a real -inf attention mask. With `demand_reads_all` a last stage updates the tokens of
+the first level again, now attending to every token, so the finer levels' outputs (a queue
+or a GPU memory that leads the demand) reach the demand; without it nothing flows upwards.
 """
 
 from __future__ import annotations
@@ -61,20 +63,26 @@ def normalise_context(context: Tensor, variance_floor: float) -> NormalisedConte
     )
 
 
-def stage_masks(token_levels: list[int]) -> tuple[list[int], Tensor]:
-    """The stage order and, per stage, an additive mask `[T, T]` (0 allowed, -inf not).
+def stage_masks(
+    token_levels: list[int], demand_reads_all: bool = False
+) -> tuple[list[int], Tensor]:
+    """The stage order (the level each stage updates) and, per stage, an additive mask
+    `[T, T]` (0 allowed, -inf not).
 
     Row i is a query, column j a key. At the stage of level k a level-k token may attend
     to tokens of level <= k; any other token attends only to itself (its output is
-    discarded, so it stays unchanged through the stage).
+    discarded, so it stays unchanged through the stage). With `demand_reads_all` a last
+    stage updates the first level's tokens, which then attend to every token.
     """
-    stages = sorted(set(token_levels))
+    cascade = sorted(set(token_levels))
+    stages = cascade + ([cascade[0]] if demand_reads_all and len(cascade) > 1 else [])
     levels = torch.tensor(token_levels)
     count = len(token_levels)
     masks = torch.full((len(stages), count, count), float("-inf"))
     for index, level in enumerate(stages):
         active = levels == level
-        allowed = active.unsqueeze(1) & (levels <= level).unsqueeze(0)
+        readable = levels <= level if index < len(cascade) else torch.ones_like(active)
+        allowed = active.unsqueeze(1) & readable.unsqueeze(0)
         allowed |= (~active).unsqueeze(1) & torch.eye(count, dtype=torch.bool)
         masks[index][allowed] = 0.0
     return stages, masks
@@ -89,7 +97,7 @@ class HierarchicalEncoder(nn.Module):
         self.num_calendar = CALENDAR_FEATURES if config.calendar else 0
         token_levels = list(levels) + [config.calendar_level] * self.num_calendar
         self.token_levels = token_levels
-        stages, masks = stage_masks(token_levels)
+        stages, masks = stage_masks(token_levels, config.demand_reads_all)
         self.stages = stages
         self.register_buffer("masks", masks, persistent=False)
         self.register_buffer(

@@ -30,7 +30,6 @@ from nflows.transforms.coupling import (
     PiecewiseRationalQuadraticCouplingTransform,
 )
 from nflows.transforms.splines.rational_quadratic import DEFAULT_MIN_DERIVATIVE
-from nflows.utils import create_alternating_binary_mask
 from torch import Tensor, nn
 from torch.nn import functional
 
@@ -131,11 +130,23 @@ def build_flow(config: ForecasterConfig, features: int) -> Transform:
 
     transforms: list[Transform] = []
     for layer in range(config.flow_layers):
-        mask = create_alternating_binary_mask(features, even=layer % 2 == 0)
+        mask = coupling_mask(config, features, first_half=layer % 2 == 0)
         transforms.append(_coupling_layer(config, mask, coupling_net))
         if layer % 2 == 1 and layer + 1 < config.flow_layers:
             transforms.append(ReversePermutation(features))
     return CompositeTransform(transforms)
+
+
+def coupling_mask(config: ForecasterConfig, features: int, first_half: bool) -> Tensor:
+    """nflows' coupling mask over the flat joint vector (position h * N + n): > 0 marks
+    the features the layer transforms, the rest condition it."""
+    position = torch.arange(features)
+    if config.coupling_mask == "checkerboard":
+        indicators = features // config.horizon
+        parity = (position // indicators + position % indicators) % 2
+    else:
+        parity = position % 2
+    return (parity == (0 if first_half else 1)).to(torch.int64)
 
 
 def _coupling_layer(

@@ -10,7 +10,12 @@ import torch
 
 from forecaster.config import FLOW_TRANSFORMS, FlowTransformKind, ForecasterConfig
 from forecaster.encoder import HierarchicalEncoder, normalise_context, stage_masks
-from forecaster.network import BoundedAffineCouplingTransform, ForecastNetwork, build_flow
+from forecaster.network import (
+    BoundedAffineCouplingTransform,
+    ForecastNetwork,
+    build_flow,
+    coupling_mask,
+)
 from tests.forecaster.helpers import tiny_config
 
 LEVELS = [1, 3, 3, 2, 2]
@@ -61,8 +66,45 @@ def test_stage_masks_let_a_level_see_only_itself_and_the_levels_above() -> None:
     assert torch.isneginf(masks[0, 0, 1])
 
 
+def test_the_last_stage_lets_the_demand_level_read_every_level() -> None:
+    stages, masks = stage_masks([1, 3, 2, 1], demand_reads_all=True)
+    assert stages == [1, 2, 3, 1]
+    allowed = torch.isfinite(masks)
+    assert allowed[3, 0].tolist() == [True, True, True, True]
+    assert allowed[3, 1].tolist() == [False, True, False, False]  # not updated there
+    assert stage_masks([1, 1], demand_reads_all=True)[0] == [1]  # one level: no extra stage
+
+
+def test_with_the_last_stage_a_finer_level_reaches_the_demand_only() -> None:
+    encoder = HierarchicalEncoder(
+        TINY.replace(calendar=False, demand_reads_all=True), LEVELS
+    ).eval()
+    context, calendar = _inputs()
+    changed = context.clone()
+    changed[:, :, 1] += 5.0 * torch.randn_like(changed[:, :, 1])  # a level-3 indicator
+    before = encoder(normalise_context(context, 0.01), calendar)
+    after = encoder(normalise_context(changed, 0.01), calendar)
+    levels = torch.tensor(LEVELS)
+    assert not torch.allclose(before[:, levels == 1], after[:, levels == 1])
+    assert torch.equal(before[:, levels == 2], after[:, levels == 2])
+
+
+def test_checkerboard_masks_couple_the_steps_of_each_indicator() -> None:
+    config = TINY.replace(horizon=3, coupling_mask="checkerboard")
+    for indicators in (1, 2, 4):
+        features = 3 * indicators
+        for first_half in (True, False):
+            mask = coupling_mask(config, features, first_half).view(3, indicators)
+            # Every indicator has steps on both sides of every layer.
+            assert bool((mask.sum(dim=0) > 0).all()) and bool((mask.sum(dim=0) < 3).all())
+    alternating = coupling_mask(config.replace(coupling_mask="alternating"), 6, True)
+    assert alternating.view(3, 2)[:, 1].sum() == 0  # split by indicator: the old defect
+
+
 def test_a_token_never_receives_information_from_a_finer_level() -> None:
-    encoder = HierarchicalEncoder(TINY.replace(calendar=False), LEVELS).eval()
+    encoder = HierarchicalEncoder(
+        TINY.replace(calendar=False, demand_reads_all=False), LEVELS
+    ).eval()
     context, calendar = _inputs()
     changed = context.clone()
     changed[:, :, 1] += 5.0 * torch.randn_like(changed[:, :, 1])  # a level-3 indicator
