@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from decision.budget import ShortfallBudget
 from decision.calibration import CalibrationPosterior, forgetting_for
 from decision.engine import DemandAnalysis, plan_replicas
 from decision.errors import InvalidDecisionInput, require_own_state
@@ -41,7 +42,8 @@ class HarmonyPolicy:
     realised step, how often the capacity the pool would have had at each planning level
     was exceeded, and corrects ε accordingly (decision.calibration). That capacity follows
     the pool's own rules, as if it had run at the level throughout (`stabilised_capacity`;
-    why: docs/decisions/0004).
+    why: docs/decisions/0004). The shortfall budget (decision.budget) moves the rate the
+    calibration is asked for by the pool's own realised shortfall.
     """
 
     name = "harmony"
@@ -52,6 +54,10 @@ class HarmonyPolicy:
         self.spec = replace(spec, sla_epsilon=knob)
         self.knob = knob
         self.calibration = CalibrationPosterior(forgetting=forgetting_for(knob))
+        self.budget = ShortfallBudget(knob)
+        # Replicas usable at the step just decided (those removed go at once, those added
+        # come after the delay), to tell whether its realised demand fell short.
+        self._usable_now: int | None = None
         self._history: list[int] = []
         # Per decision step: the replicas recommended at each calibration level.
         self._recommended: dict[int, IntArray] = {}
@@ -65,7 +71,7 @@ class HarmonyPolicy:
                 "model use the reactive policy"
             )
         analysis = DemandAnalysis(demand_samples, observation, spec)
-        epsilon = self.calibration.effective_epsilon(spec.sla_epsilon)
+        epsilon = self.calibration.effective_epsilon(self.budget.target())
         plan = plan_replicas(analysis, epsilon)
         safety = apply_safety_rules(plan.replicas, observation, spec, self._history)
         self._remember(safety.recommendation)
@@ -74,6 +80,7 @@ class HarmonyPolicy:
             analysis.planned_counts(levels), analysis.kept_counts(levels)
         )
         replicas = safety.replicas
+        self._usable_now = min(observation.replicas_usable, replicas)
         probability, upper = analysis.shortfall_probability(replicas)
         binding = safety.binding or plan.binding
         context = ReasonContext(
@@ -103,7 +110,8 @@ class HarmonyPolicy:
             details={
                 "sla_replicas": float(plan.sla_replicas),
                 "calibration_updates": float(self.calibration.updates),
-                "calibration_at_limit": float(self.calibration.at_limit(spec.sla_epsilon)),
+                "calibration_at_limit": float(self.calibration.at_limit(self.budget.target())),
+                "budget_factor": self.budget.target() / spec.sla_epsilon,
             },
         )
 
@@ -112,6 +120,9 @@ class HarmonyPolicy:
         capacity = self.stabilised_capacity(self._step)
         if capacity is not None and realised is not None:
             self.calibration.update(realised > capacity * (1.0 + 1e-9))
+        if self._usable_now is not None and realised is not None:
+            self.budget.update(realised > self._usable_now * (1.0 + 1e-9))
+        self._usable_now = None
         oldest_needed = self._step + 1 - self._memory()
         self._recommended = {
             step: counts for step, counts in self._recommended.items() if step >= oldest_needed
@@ -156,6 +167,8 @@ class HarmonyPolicy:
                 str(step): counts.tolist() for step, counts in self._recommended.items()
             },
             "calibration": self.calibration.to_dict(),
+            "budget": self.budget.to_dict(),
+            "usable_now": self._usable_now,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -173,6 +186,15 @@ class HarmonyPolicy:
             self.calibration = replace(
                 CalibrationPosterior.from_dict(state["calibration"]),
                 forgetting=forgetting_for(self.knob),
+            )
+            usable_now = state.get("usable_now")
+            self._usable_now = None if usable_now is None else int(usable_now)
+            # A state saved before the budget existed starts it afresh; ε follows the knob.
+            budget = state.get("budget")
+            self.budget = (
+                replace(ShortfallBudget.from_dict(budget), sla_epsilon=self.knob)
+                if budget is not None
+                else ShortfallBudget(self.knob)
             )
         except (KeyError, TypeError, AttributeError, ValueError) as error:
             if isinstance(error, InvalidDecisionInput):
