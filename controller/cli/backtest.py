@@ -185,7 +185,7 @@ def backtest(
 
 def _table(case: CaseOutcome, trace: str, series: Series) -> Table:
     from controller.backtest.protocol import MET_FACTOR
-    from controller.backtest.report import COLUMNS
+    from controller.backtest.report.columns import COLUMNS
 
     table = Table(
         title=f"{trace}: each policy deployed with its knob fit on the tune period, judged on "
