@@ -1,7 +1,7 @@
 """The backtest's report: `report.json` (everything, machine-readable) and `report.html`
-(the deployable table, test replica-hours per policy against the oracle's floor, demand
-and capacity over the test period with Harmony's forecast bands, and with --sweep the
-cost–SLA curves on test)."""
+(the results in plain sentences, what was compared, the deployable table with its units,
+test replica-hours per policy against the oracle's floor, one demand-and-capacity panel
+per policy over the test period, and with --sweep the cost–SLA curves on test)."""
 
 from __future__ import annotations
 

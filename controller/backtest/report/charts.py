@@ -1,101 +1,170 @@
-"""The report's plotly figures: replica-hours per policy, demand and capacity over the
-test period, and the cost–SLA curves."""
+"""The report's plotly figures: replica-hours per policy, each policy's capacity against
+demand over the test period (one small panel each), and the cost–SLA curves."""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
-from controller.backtest.protocol import MET_FACTOR
+from controller.backtest.report.headline import percent
+
+HELD, MISSED = "#00a36c", "#d62728"
+DEMAND = "#1d2330"
+BAND = "rgba(99,110,250,0.25)"
+PANEL_COLUMNS = 2
+PANEL_HEIGHT = 190
+FONT = {"family": "system-ui, sans-serif", "size": 13}
 
 
 def _time_axis(seconds: list[float]) -> list[dt.datetime]:
     return [dt.datetime.fromtimestamp(s, dt.UTC) for s in seconds]
 
 
-def timeline_figure(document: dict[str, Any]) -> go.Figure:
-    series = document["series"]
-    times = _time_axis(series["timestamps"])
-    figure = go.Figure()
-    bands = series.get("harmony_forecast")
-    if bands:
-        low, _median, high = bands["values"]
-        figure.add_trace(
-            go.Scatter(x=times, y=high, line={"width": 0}, showlegend=False, hoverinfo="skip")
-        )
-        figure.add_trace(
-            go.Scatter(
-                x=times,
-                y=low,
-                fill="tonexty",
-                line={"width": 0},
-                fillcolor="rgba(99,110,250,0.18)",
-                name=f"Harmony forecast 5–95% (lead {bands['lead_steps']} steps)",
-            )
-        )
-    figure.add_trace(
-        go.Scatter(x=times, y=series["demand"], name="demand", line={"color": "black", "width": 1})
-    )
-    colours = {"harmony": "#636efa", "oracle": "#999999"}
-    for name, capacity in series["capacity"].items():
-        knob = capacity["knob_value"]
-        label = f"{name} capacity" + (f" (knob {knob:g})" if knob is not None else "")
-        figure.add_trace(
-            go.Scatter(
-                x=times,
-                y=capacity["usable_capacity"],
-                name=label,
-                line={
-                    "shape": "hv",
-                    "width": 1.5,
-                    "color": colours.get(name, "#ef553b"),
-                    "dash": "dot" if name == "oracle" else "solid",
-                },
-            )
-        )
-    figure.update_layout(
-        title="Test period: demand and usable capacity (Harmony, the best baseline, the oracle)",
-        yaxis_title="demand units",
-        hovermode="x unified",
-        height=520,
-        legend={"orientation": "h", "y": -0.15},
-    )
-    return figure
+def _verdict(item: dict[str, Any]) -> str:
+    return "held the SLA" if item["met_on_test"] else "missed the SLA"
 
 
 def bars_figure(document: dict[str, Any]) -> go.Figure:
-    case = document["case"]
-    items = [item for item in case["policies"].values() if item["role"] != "oracle"]
-    oracle = case["policies"].get("oracle")
-    colour = {True: "#00a36c", False: "#d62728"}
-    figure = go.Figure(
-        go.Bar(
-            x=[item["policy"] for item in items],
-            y=[item["test"]["replica_hours"] for item in items],
-            marker_color=[colour[item["met_on_test"]] for item in items],
-            # Ablations (parts of Harmony, never a baseline) are hatched.
-            marker_pattern_shape=["/" if item["role"] == "ablation" else "" for item in items],
-            text=[f"{item['test']['shortfall_rate']:.2%}" for item in items],
-            textposition="outside",
-            hovertemplate="%{x}: %{y:,.0f} replica-h, shortfall %{text}<extra></extra>",
+    """Test replica-hours of every policy but the oracle, whose figure is the floor line."""
+    policies = document["case"]["policies"]
+    items = [item for item in policies.values() if item["role"] != "oracle"]
+    figure = go.Figure()
+    for held, colour in ((True, HELD), (False, MISSED)):
+        chosen = [item for item in items if item["met_on_test"] is held]
+        figure.add_trace(
+            go.Bar(
+                x=[item["policy"] for item in chosen],
+                y=[item["test"]["replica_hours"] for item in chosen],
+                name="held the SLA" if held else "missed the SLA",
+                marker_color=colour,
+                # Ablations (parts of Harmony, never a baseline) are hatched.
+                marker_pattern_shape=["/" if item["role"] == "ablation" else "" for item in chosen],
+                text=[f"{percent(item['test']['shortfall_rate'])} short" for item in chosen],
+                textposition="outside",
+                customdata=[item["test"]["actions_per_day"] for item in chosen],
+                hovertemplate="%{x}: %{y:,.0f} replica-h, %{text}, "
+                "%{customdata:.1f} actions/day<extra></extra>",
+            )
         )
-    )
+    oracle = policies.get("oracle")
     if oracle is not None:
+        hours = oracle["test"]["replica_hours"]
         figure.add_hline(
-            y=oracle["test"]["replica_hours"],
+            y=hours,
             line_dash="dot",
-            annotation_text="oracle (perfect foresight): the floor",
+            annotation_text=f"perfect foresight (oracle): {hours:,.0f}",
+            annotation_position="top left",
         )
     figure.update_layout(
-        title=f"Test replica-hours as deployed; green met the SLA (shortfall ≤ "
-        f"{MET_FACTOR:g} × {case['sla']:g}), red missed it; hatched: ablations; labels: "
-        "test shortfall rate",
-        yaxis_title="replica-hours on test",
-        height=460,
+        title="Replica-hours each policy used on the test period (hatched: ablations)",
+        xaxis={"categoryorder": "array", "categoryarray": [item["policy"] for item in items]},
+        yaxis_title="replica-hours",
+        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+        height=440,
+        font=FONT,
+        barmode="overlay",
     )
     return figure
+
+
+def _panel_title(item: dict[str, Any]) -> str:
+    test = item["test"]
+    return (
+        f"<b>{item['policy']}</b>: {test['replica_hours']:,.0f} replica-h, "
+        f"{percent(test['shortfall_rate'])} short, {test['actions_per_day']:.1f} actions/day"
+    )
+
+
+def capacity_figure(document: dict[str, Any]) -> go.Figure:
+    """Small multiples: one panel per policy with the demand and that policy's usable
+    capacity (green: it held the SLA, red: it missed), all on the same axes."""
+    series = document["series"]
+    policies = document["case"]["policies"]
+    names = [name for name in policies if name in series["capacity"]]
+    rows = max(1, math.ceil(len(names) / PANEL_COLUMNS))
+    figure = make_subplots(
+        rows=rows,
+        cols=PANEL_COLUMNS,
+        shared_xaxes="all",
+        shared_yaxes="all",
+        subplot_titles=[_panel_title(policies[name]) for name in names],
+        vertical_spacing=min(0.35 / rows, 0.08),
+        horizontal_spacing=0.04,
+    )
+    times = _time_axis(series["timestamps"])
+    shown: set[str] = set()
+    for index, name in enumerate(names):
+        row, col = index // PANEL_COLUMNS + 1, index % PANEL_COLUMNS + 1
+        if name == "harmony" and series.get("harmony_forecast"):
+            for trace in _band_traces(times, series["harmony_forecast"]):
+                figure.add_trace(trace, row=row, col=col)
+        capacity_trace = _capacity_trace(times, series["capacity"][name], policies[name], shown)
+        figure.add_trace(capacity_trace, row=row, col=col)
+        figure.add_trace(_demand_trace(times, series["demand"], shown), row=row, col=col)
+    for annotation in figure.layout.annotations:
+        annotation.font = {"size": 12}
+    figure.update_yaxes(rangemode="tozero")
+    figure.update_xaxes(title_text="time (UTC)", row=rows)
+    figure.update_yaxes(title_text="demand units", col=1)
+    figure.update_layout(
+        height=PANEL_HEIGHT * rows + 140,
+        font=FONT,
+        margin={"t": 70, "b": 50},
+        legend={"orientation": "h", "x": 0, "y": 1, "yref": "container", "yanchor": "top"},
+        hovermode="x unified",
+    )
+    return figure
+
+
+def _demand_trace(times: list[dt.datetime], demand: list[float], shown: set[str]) -> go.Scatter:
+    first = "demand" not in shown
+    shown.add("demand")
+    return go.Scatter(
+        x=times,
+        y=demand,
+        name="demand",
+        legendgroup="demand",
+        showlegend=first,
+        line={"color": DEMAND, "width": 1},
+    )
+
+
+def _capacity_trace(
+    times: list[dt.datetime], capacity: dict[str, Any], item: dict[str, Any], shown: set[str]
+) -> go.Scatter:
+    label = f"usable capacity (policy {_verdict(item)})"
+    first = label not in shown
+    shown.add(label)
+    return go.Scatter(
+        x=times,
+        y=capacity["usable_capacity"],
+        name=label,
+        legendgroup=label,
+        showlegend=first,
+        line={"shape": "hv", "width": 1.5, "color": HELD if item["met_on_test"] else MISSED},
+        hovertemplate=f"{item['policy']}: %{{y:,.1f}}<extra></extra>",
+    )
+
+
+def _band_traces(times: list[dt.datetime], bands: dict[str, Any]) -> list[go.Scatter]:
+    low, _median, high = bands["values"]
+    lead = bands["lead_steps"]
+    return [
+        go.Scatter(x=times, y=high, line={"width": 0}, showlegend=False, hoverinfo="skip"),
+        go.Scatter(
+            x=times,
+            y=low,
+            fill="tonexty",
+            line={"width": 0},
+            fillcolor=BAND,
+            name=f"Harmony's forecast, 5–95% ({lead} step{'s' if lead != 1 else ''} ahead)",
+            hoverinfo="skip",
+        ),
+    ]
 
 
 def curves_figure(document: dict[str, Any]) -> go.Figure:
@@ -115,20 +184,23 @@ def curves_figure(document: dict[str, Any]) -> go.Figure:
                 mode="lines+markers",
                 name=name,
                 text=[f"{run['knob_name']}={run['knob_value']}" for run in runs],
-                hovertemplate="%{text}<br>shortfall %{x:.4f}<br>%{y:,.1f} replica-h",
+                hovertemplate="%{text}<br>%{x:.2%} of steps short<br>%{y:,.1f} replica-h",
             )
         )
     oracle = case["policies"].get("oracle")
     if oracle is not None:
         figure.add_hline(
-            y=oracle["test"]["replica_hours"], line_dash="dot", annotation_text="oracle floor"
+            y=oracle["test"]["replica_hours"],
+            line_dash="dot",
+            annotation_text="perfect foresight (oracle)",
         )
-    figure.add_vline(x=case["sla"], line_dash="dash", annotation_text=f"SLA {case['sla']:g}")
+    figure.add_vline(x=case["sla"], line_dash="dash", annotation_text=f"SLA {percent(case['sla'])}")
     figure.update_layout(
-        title="Cost–SLA on the test period, every knob value run (hindsight frontier)",
-        xaxis_title="shortfall rate on test (share of steps)",
-        xaxis_type="log",
-        yaxis_title="replica-hours on test",
+        title="Replica-hours against shortfall on the test period, every knob value run",
+        xaxis_title="shortfall (% of test steps, log scale)",
+        xaxis={"type": "log", "tickformat": ".1%", "dtick": "D2"},
+        yaxis_title="replica-hours",
         height=480,
+        font=FONT,
     )
     return figure

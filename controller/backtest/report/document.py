@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from controller.backtest.metrics import __doc__ as METRIC_DEFINITIONS
+from controller.backtest.report.columns import COLUMNS, TERMS
 from controller.backtest.runner import BacktestConfig, BacktestOutcome
+from controller.series import Series
 
 BAND_LEVELS = (0.05, 0.5, 0.95)
 
@@ -47,16 +48,7 @@ def build_document(outcome: BacktestOutcome, config: BacktestConfig, trace: str)
     times = scenario.timestamps()[scenario.decide_from :]
     test = scenario.periods()["test"]
     capacities = scenario.spec.capacities
-    best = case.best_baseline()
-    shown = [name for name in ("harmony", best.policy if best else None, "oracle") if name]
-    capacity = {
-        name: {
-            "knob_value": case.policies[name].deployed.knob_value,
-            "usable_capacity": [u * capacities[0] for u in case.policies[name].deployed.usable],
-        }
-        for name in shown
-        if name in case.policies
-    }
+    step_seconds = scenario.step.total_seconds()
     document: dict[str, Any] = _clean(
         {
             "trace": trace,
@@ -65,17 +57,19 @@ def build_document(outcome: BacktestOutcome, config: BacktestConfig, trace: str)
             "pool": {
                 "capacity_per_replica": list(capacities),
                 "provisioning_delay_steps": scenario.spec.provisioning_delay_steps,
-                "step_seconds": scenario.step.total_seconds(),
+                "step_seconds": step_seconds,
                 "min_replicas": scenario.spec.min_replicas,
                 "max_replicas": scenario.spec.max_replicas,
                 "price_per_replica_hour": scenario.spec.price_per_replica_hour,
                 "peak_replicas": case.peak_replicas,
             },
             "demand_scale": outcome.demand_scale,
+            "demand_indicators": _demand_indicators(outcome.series),
             "tune_from": _iso(times[0]),
             "test_from": _iso(times[test.start]),
+            "test_until": _iso(times[test.stop - 1] + step_seconds),
             "test_steps": test.stop - test.start,
-            "definitions": METRIC_DEFINITIONS,
+            "definitions": definitions(),
             "notes": outcome.notes,
             "forecaster": outcome.forecaster.metadata if outcome.forecaster else None,
             "case": case.to_dict(),
@@ -86,15 +80,32 @@ def build_document(outcome: BacktestOutcome, config: BacktestConfig, trace: str)
             "series": {
                 "timestamps": [float(t) for t in times[test]],
                 "demand": scenario.decided_demand()[test, 0].tolist(),
+                # Every policy as deployed: the page draws one panel each.
                 "capacity": {
-                    name: {**item, "usable_capacity": item["usable_capacity"][test]}
-                    for name, item in capacity.items()
+                    name: {
+                        "knob_value": item.deployed.knob_value,
+                        "usable_capacity": [u * capacities[0] for u in item.deployed.usable[test]],
+                    }
+                    for name, item in case.policies.items()
                 },
                 "harmony_forecast": _test_part(forecast_bands(outcome), test),
             },
         }
     )
     return document
+
+
+def definitions() -> dict[str, str]:
+    """Every column of the table and every term of the page, in words."""
+    columns = {f"{column.label} ({column.unit})": column.definition for column in COLUMNS}
+    return {**columns, **TERMS}
+
+
+def _demand_indicators(series: Series) -> list[dict[str, str]]:
+    return [
+        {"name": series.indicators[index].name, "unit": series.indicators[index].unit}
+        for index in series.demand_index
+    ]
 
 
 def _iso(seconds: float) -> str:

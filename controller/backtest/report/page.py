@@ -1,4 +1,5 @@
-"""report.html: the headline, the deployable table, the figures, notes and definitions."""
+"""report.html: the results in sentences, what was compared, the table with its units,
+the figures, the run's notes and the definitions."""
 
 from __future__ import annotations
 
@@ -6,106 +7,154 @@ import html
 from typing import Any
 
 from controller.backtest.protocol import MET_FACTOR
-from controller.backtest.report.charts import bars_figure, curves_figure, timeline_figure
+from controller.backtest.report.charts import bars_figure, capacity_figure, curves_figure
 from controller.backtest.report.columns import COLUMNS
+from controller.backtest.report.headline import (
+    duration,
+    percent,
+    result_sentences,
+    test_period_days,
+    utc,
+)
+
+STYLE = """
+body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1400px;padding:0 1.5em;
+color:#1d2330}
+h1{margin-bottom:.3em}
+.results p{font-size:1.2em;margin:.35em 0;max-width:62em}
+.setup{display:grid;grid-template-columns:max-content 1fr;gap:.3em 1.2em;margin:1.2em 0;
+padding:.8em 1em;background:#f6f7f9;border:1px solid #dde1e7;border-radius:4px}
+.setup dt{font-weight:600}.setup dd{margin:0}
+table{border-collapse:collapse;font-variant-numeric:tabular-nums}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;vertical-align:bottom}
+th small{display:block;font-weight:normal;color:#667}
+td:first-child,th:first-child,td.text,th.text{text-align:left}
+td.held{color:#00a36c;font-weight:600}td.missed{color:#d62728;font-weight:600}
+.definitions dt{font-weight:600;margin-top:.4em}.definitions dd{margin-left:1.5em}
+"""
 
 
-def headline_sentence(case: dict[str, Any]) -> str:
-    """The report's first sentence: both results in plain words."""
-    policies = case["policies"]
-    harmony = policies.get("harmony")
-    sla = case["sla"]
-    if harmony is None:
-        return "Harmony was not among the policies run (--policy); the table compares the rest."
-    met = "held" if harmony["met_on_test"] else "missed"
-    first = (
-        f"Deployed as a user would (knobs fit on the tune period), Harmony at ε = {sla:g} "
-        f"{met} the SLA on the test period with {harmony['test']['replica_hours']:,.0f} "
-        f"replica-hours at a {harmony['test']['shortfall_rate']:.2%} shortfall rate"
+def _escape(text: object) -> str:
+    return html.escape(str(text))
+
+
+def _header(label: str, unit: str = "", text: bool = False) -> str:
+    units = f"<small>{_escape(unit)}</small>" if unit else ""
+    return f"<th{' class=text' if text else ''}>{_escape(label)}{units}</th>"
+
+
+def _setup(document: dict[str, Any]) -> str:
+    """What was compared, before any figure: the decided period, the rescaling, the pool
+    and the SLA."""
+    pool, case = document["pool"], document["case"]
+    step = duration(pool["step_seconds"])
+    delay = pool["provisioning_delay_steps"]
+    capacity = pool["capacity_per_replica"][0]
+    indicators = document.get("demand_indicators") or []
+    demand = ", ".join(
+        f"{item['name']}" + (f", {item['unit']}" if item["unit"] else "") for item in indicators
     )
-    best = case["best_baseline"]
-    if best is None:
-        first += ", and no baseline met the SLA on test."
-    else:
-        ratio = case["deployable_vs_best"]
-        first += (
-            f", {ratio:.2f}× the {policies[best]['test']['replica_hours']:,.0f} of the "
-            f"cheapest baseline that met it ({best})."
-        )
-    frontier = case["frontier_vs_best"]
-    if frontier is None:
-        second = " In hindsight (each knob fit on test itself, --sweep) it was not compared."
-    else:
-        second = (
-            f" In hindsight, each policy at its cheapest knob meeting the SLA on test, Harmony "
-            f"needs {frontier:.2f}× the best baseline's ({case['frontier_best_baseline']}) "
-            f"replica-hours and captures {_pct(case['gap_capture'])} of its gap to the oracle"
-            + (" (negative: more than that baseline)." if (case["gap_capture"] or 0.0) < 0 else ".")
-        )
-    return first + second
+    which = f" ({demand})" if demand else ""
+    items = {
+        "Decided (test) period": (
+            f"{utc(document['test_from'])} – {utc(document['test_until'])}: "
+            f"{test_period_days(document):.1f} days, {document['test_steps']:,} decisions, "
+            f"one every {step}. Every figure below is measured on it."
+        ),
+        "Tune period": (
+            f"{utc(document['tune_from'])} – {utc(document['test_from'])}: each baseline's "
+            "knob was set here, before the test period, as a user would."
+        ),
+        "Demand rescaled": (
+            f"× {document['demand_scale']:.3g}: the trace's demand{which} was multiplied so "
+            "that the train part's 99.9th percentile needs "
+            f"{pool['peak_replicas']} replicas of capacity {capacity:g}. Demand and capacity "
+            "below are on this scale (demand units)."
+        ),
+        "Pool": (
+            f"a replica is usable {duration(delay * pool['step_seconds'])} ({delay} steps) after "
+            f"it is asked for; {pool['min_replicas']} to {pool['max_replicas']} replicas; "
+            f"price {pool['price_per_replica_hour']:g} per replica-hour."
+        ),
+        "SLA": (
+            f"at most {percent(case['sla'])} of test steps may have demand above usable "
+            f"capacity; a policy held it when its test shortfall was at most "
+            f"{percent(MET_FACTOR * case['sla'])} ({MET_FACTOR:g} × the SLA, for chance)."
+        ),
+    }
+    rows = "".join(
+        f"<dt>{_escape(key)}</dt><dd>{_escape(text)}</dd>" for key, text in items.items()
+    )
+    return f"<dl class='setup'>{rows}</dl>"
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0%}"
+def _knob(item: dict[str, Any]) -> str:
+    knob, tuned = item["deployed_knob"], item["tuned"]
+    if item["policy"] == "oracle":
+        return "perfect foresight"
+    if knob is None:
+        return "–"
+    value = f"{item['knob_name']} = {knob:.4g}"
+    if tuned is None:
+        return f"{value} (ε = SLA, not tuned)"
+    return value if tuned["met"] else f"{value} (closest: no value held the SLA on tune)"
+
+
+def _row(item: dict[str, Any]) -> str:
+    tune = item["tune"]["shortfall_rate"] if item["tune"] else None
+    cells = "".join(f"<td>{column.format(item['test'][column.key])}</td>" for column in COLUMNS)
+    verdict = "held" if item["met_on_test"] else "missed"
+    return (
+        f"<tr><td>{_escape(item['policy'])}</td><td class=text>{_escape(item['role'])}</td>"
+        f"<td class=text>{_escape(_knob(item))}</td><td>{percent(tune)}</td>{cells}"
+        f"<td class='text {verdict}'>{verdict}</td></tr>"
+    )
 
 
 def _table(document: dict[str, Any]) -> str:
     case = document["case"]
-    header = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in COLUMNS)
-    rows = []
-    for item in case["policies"].values():
-        knob = item["deployed_knob"]
-        tuned = item["tuned"]
-        if item["policy"] == "oracle":
-            how = "perfect foresight"
-        elif tuned is None:
-            how = f"ε = SLA, untuned: {item['knob_name']}={knob:g}"
-        else:
-            how = f"{item['knob_name']}={knob:g}" + (
-                "" if tuned["met"] else " (no value met the SLA on tune; closest)"
-            )
-        tune = item["tune"]["shortfall_rate"] if item["tune"] else float("nan")
-        cells = "".join(f"<td>{fmt.format(item['test'][key])}</td>" for key, _, fmt in COLUMNS)
-        verdict = "met" if item["met_on_test"] else "missed"
-        rows.append(
-            f"<tr><td>{html.escape(item['policy'])}</td><td>{html.escape(item['role'])}</td>"
-            f"<td>{html.escape(how)}</td><td>{tune:.4f}</td>{cells}"
-            f"<td class='{verdict}'>{verdict}</td></tr>"
-        )
-    return (
-        "<table><tr><th>policy</th><th>role</th><th>knob (fit on tune)</th>"
-        f"<th>tune shortfall</th>{header}<th>SLA on test</th></tr>{''.join(rows)}</table>"
-        f"<p><code>{html.escape(case['line'])}</code></p>"
+    headers = [
+        _header("policy", text=True),
+        _header("role", text=True),
+        _header("knob", "set on the tune period", text=True),
+        _header("tune shortfall", "% of tune steps"),
+        *(_header(column.label, column.unit) for column in COLUMNS),
+        _header("SLA on test", f"held: ≤ {percent(MET_FACTOR * case['sla'])} short", text=True),
+    ]
+    rows = "".join(_row(item) for item in case["policies"].values())
+    return f"<table id='deployed'><thead><tr>{''.join(headers)}</tr></thead>{rows}</table>"
+
+
+def _definitions(document: dict[str, Any]) -> str:
+    terms = document["definitions"]
+    rows = "".join(
+        f"<dt>{_escape(key)}</dt><dd>{_escape(text)}</dd>" for key, text in terms.items()
     )
+    return f"<dl class='definitions'>{rows}</dl>"
 
 
 def render_html(document: dict[str, Any]) -> str:
     bars = bars_figure(document).to_html(full_html=False, include_plotlyjs=True)
-    timeline = timeline_figure(document).to_html(full_html=False, include_plotlyjs=False)
+    panels = capacity_figure(document).to_html(full_html=False, include_plotlyjs=False)
     swept = any(item["frontier"] for item in document["case"]["policies"].values())
-    curves = (
-        curves_figure(document).to_html(full_html=False, include_plotlyjs=False) if swept else ""
-    )
-    notes = "".join(f"<li>{html.escape(note)}</li>" for note in document["notes"])
+    curves = ""
+    if swept:
+        figure = curves_figure(document).to_html(full_html=False, include_plotlyjs=False)
+        curves = f"<h2>Cost against shortfall, every knob value run (hindsight)</h2>{figure}"
+    results = "".join(f"<p>{_escape(sentence)}</p>" for sentence in result_sentences(document))
+    notes = "".join(f"<li>{_escape(note)}</li>" for note in document["notes"])
     title = f"Harmony backtest: {document['trace']}"
-    pool = document["pool"]
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
-td:first-child{{text-align:left}}td.met{{color:#00a36c}}td.missed{{color:#d62728}}
-.lead{{font-size:1.15em;max-width:70em}}pre{{white-space:pre-wrap;color:#444}}</style></head>
-<body><h1>{html.escape(title)}</h1>
-<p class="lead">{html.escape(headline_sentence(document["case"]))}</p>
-<p>Pool: the train part's 99.9th percentile of demand needs {pool["peak_replicas"]} replicas
-(demand × {document["demand_scale"]:.4g}); provisioning delay
-{pool["provisioning_delay_steps"]} steps of {pool["step_seconds"]:g} s; tune from
-{html.escape(document["tune_from"])}, test from {html.escape(document["test_from"])}
-({document["test_steps"]} steps). SLA: shortfall rate &le; {document["case"]["sla"]:g};
-met on test means &le; {MET_FACTOR:g} × SLA.</p>
-<h2>Deployed: knob fit on tune, judged on test</h2>{_table(document)}
-{bars}{timeline}{curves}
-<h2>Notes</h2><ul>{notes}</ul>
-<h2>Definitions</h2><pre>{html.escape(document["definitions"] or "")}</pre>
+<html lang="en"><head><meta charset="utf-8"><title>{_escape(title)}</title>
+<style>{STYLE}</style></head>
+<body><h1>{_escape(title)}</h1>
+<section class="results" id="results">{results}</section>
+{_setup(document)}
+<h2>Each policy on the test period</h2>{_table(document)}
+{bars}
+<h2>Demand and each policy's usable capacity over the test period</h2>{panels}
+{curves}
+<h2>Notes from the run</h2><ul>{notes}</ul>
+<h2>Definitions</h2>{_definitions(document)}
 </body></html>
 """
