@@ -50,23 +50,30 @@ def bars_figure(document: dict[str, Any]) -> go.Figure:
                 "%{customdata:.1f} actions/day<extra></extra>",
             )
         )
+    names = [item["policy"] for item in items]
     oracle = policies.get("oracle")
-    if oracle is not None:
+    if oracle is not None and names:
+        # A legend entry, not an annotation: a label on the line would sit over a bar.
         hours = oracle["test"]["replica_hours"]
-        figure.add_hline(
-            y=hours,
-            line_dash="dot",
-            annotation_text=f"perfect foresight (oracle): {hours:,.0f}",
-            annotation_position="top left",
+        figure.add_trace(
+            go.Scatter(
+                x=names,
+                y=[hours] * len(names),
+                mode="lines",
+                line={"dash": "dot", "color": DEMAND},
+                name=f"perfect foresight (oracle): {hours:,.0f}",
+                hoverinfo="skip",
+            )
         )
     figure.update_layout(
         title="Replica-hours each policy used on the test period (hatched: ablations)",
-        xaxis={"categoryorder": "array", "categoryarray": [item["policy"] for item in items]},
+        xaxis={"categoryorder": "array", "categoryarray": names},
         yaxis_title="replica-hours",
         legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
         height=440,
         font=FONT,
         barmode="overlay",
+        uniformtext={"minsize": 11, "mode": "show"},
     )
     return figure
 
@@ -108,6 +115,7 @@ def capacity_figure(document: dict[str, Any]) -> go.Figure:
     for annotation in figure.layout.annotations:
         annotation.font = {"size": 12}
     figure.update_yaxes(rangemode="tozero")
+    figure.update_xaxes(showticklabels=True)  # each panel readable on its own
     figure.update_xaxes(title_text="time (UTC)", row=rows)
     figure.update_yaxes(title_text="demand units", col=1)
     figure.update_layout(

@@ -105,7 +105,8 @@ def hindsight_sentence(case: dict[str, Any]) -> str | None:
     if gap is None:
         return sentence + "."
     if gap < 0:
-        return (
-            sentence + f": Harmony uses more than it (gap to perfect foresight closed: {gap:.0%})."
+        return sentence + (
+            ": Harmony is no cheaper, so it closes none of that baseline's gap to perfect "
+            "foresight."
         )
     return sentence + f": Harmony closes {gap:.0%} of that baseline's gap to perfect foresight."

@@ -17,6 +17,7 @@ from controller.backtest.report.headline import (
     utc,
 )
 
+SHORTFALL = next(column for column in COLUMNS if column.key == "shortfall_rate")
 STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1400px;padding:0 1.5em;
 color:#1d2330}
@@ -26,9 +27,9 @@ h1{margin-bottom:.3em}
 padding:.8em 1em;background:#f6f7f9;border:1px solid #dde1e7;border-radius:4px}
 .setup dt{font-weight:600}.setup dd{margin:0}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}
-td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;vertical-align:bottom}
-th small{display:block;font-weight:normal;color:#667}
-td:first-child,th:first-child,td.text,th.text{text-align:left}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{vertical-align:bottom}
+th small,td small{display:block;font-weight:normal;color:#667;white-space:nowrap}
+td:first-child,th:first-child,td.text,th.text{text-align:left}td:first-child{white-space:nowrap}
 td.held{color:#00a36c;font-weight:600}td.missed{color:#d62728;font-weight:600}
 .definitions dt{font-weight:600;margin-top:.4em}.definitions dd{margin-left:1.5em}
 """
@@ -89,15 +90,16 @@ def _setup(document: dict[str, Any]) -> str:
 
 
 def _knob(item: dict[str, Any]) -> str:
+    """The deployed knob, and under it how it was chosen when that needs saying."""
     knob, tuned = item["deployed_knob"], item["tuned"]
     if item["policy"] == "oracle":
         return "perfect foresight"
     if knob is None:
         return "–"
-    value = f"{item['knob_name']} = {knob:.4g}"
+    value = _escape(f"{item['knob_name']} = {knob:.4g}")
     if tuned is None:
-        return f"{value} (ε = SLA, not tuned)"
-    return value if tuned["met"] else f"{value} (closest: no value held the SLA on tune)"
+        return f"{value}<small>ε = SLA, not tuned</small>"
+    return value if tuned["met"] else f"{value}<small>closest: none held the SLA on tune</small>"
 
 
 def _row(item: dict[str, Any]) -> str:
@@ -106,7 +108,7 @@ def _row(item: dict[str, Any]) -> str:
     verdict = "held" if item["met_on_test"] else "missed"
     return (
         f"<tr><td>{_escape(item['policy'])}</td><td class=text>{_escape(item['role'])}</td>"
-        f"<td class=text>{_escape(_knob(item))}</td><td>{percent(tune)}</td>{cells}"
+        f"<td class=text>{_knob(item)}</td><td>{SHORTFALL.format(tune)}</td>{cells}"
         f"<td class='text {verdict}'>{verdict}</td></tr>"
     )
 
