@@ -16,7 +16,8 @@ HELD, MISSED = "#00a36c", "#d62728"
 DEMAND = "#1d2330"
 BAND = "rgba(99,110,250,0.25)"
 PANEL_COLUMNS = 2
-PANEL_HEIGHT = 190
+PANEL_HEIGHT = 150  # pixels of one panel's plot
+PANEL_GAP = 80  # between rows: a panel's time labels and the next panel's title
 FONT = {"family": "system-ui, sans-serif", "size": 13}
 
 
@@ -93,13 +94,14 @@ def capacity_figure(document: dict[str, Any]) -> go.Figure:
     policies = document["case"]["policies"]
     names = [name for name in policies if name in series["capacity"]]
     rows = max(1, math.ceil(len(names) / PANEL_COLUMNS))
+    plots = rows * (PANEL_HEIGHT + PANEL_GAP) - PANEL_GAP
     figure = make_subplots(
         rows=rows,
         cols=PANEL_COLUMNS,
         shared_xaxes="all",
         shared_yaxes="all",
         subplot_titles=[_panel_title(policies[name]) for name in names],
-        vertical_spacing=min(0.35 / rows, 0.08),
+        vertical_spacing=PANEL_GAP / plots,
         horizontal_spacing=0.04,
     )
     times = _time_axis(series["timestamps"])
@@ -119,7 +121,7 @@ def capacity_figure(document: dict[str, Any]) -> go.Figure:
     figure.update_xaxes(title_text="time (UTC)", row=rows)
     figure.update_yaxes(title_text="demand units", col=1)
     figure.update_layout(
-        height=PANEL_HEIGHT * rows + 140,
+        height=plots + 120,
         font=FONT,
         margin={"t": 70, "b": 50},
         legend={"orientation": "h", "x": 0, "y": 1, "yref": "container", "yanchor": "top"},
