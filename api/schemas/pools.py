@@ -129,7 +129,14 @@ class SavingsOut(BaseModel):
     since: dt.datetime
     until: dt.datetime
     decisions: int
-    hours_covered: float
+    hours_covered: float = Field(
+        description="Hours the figures cover: each decision's step, gaps in the records "
+        "excluded (often less than since..until)."
+    )
+    covered_from: dt.datetime | None = Field(description="The first decision in the range.")
+    covered_until: dt.datetime | None = Field(
+        description="The end of the last decision's step in the range."
+    )
     used_replica_hours: float
     static_peak: StaticPeakBaseline
     reactive: Baseline | None

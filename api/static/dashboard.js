@@ -52,8 +52,30 @@ function percent(value) {
   return value === null || value === undefined ? "–" : (100 * value).toFixed(2) + "%";
 }
 
+// Every time on the page is UTC, as the API gives it; the table headers say so.
 function time(iso) {
-  return new Date(iso).toISOString().replace("T", " ").slice(0, 16) + "Z";
+  return new Date(iso).toISOString().replace("T", " ").slice(0, 16);
+}
+
+function span(fromIso, untilIso) {
+  const from = time(fromIso);
+  const until = time(untilIso);
+  const sameDay = from.slice(0, 10) === until.slice(0, 10);
+  return from + " – " + (sameDay ? until.slice(11) : until) + " UTC";
+}
+
+function replicaHours(value) {
+  return value === null || value === undefined ? "–" : fmt(value, 1) + " replica-h";
+}
+
+function savingsRange(savings) {
+  // The figures cover the recorded decisions only, often far less than the range asked for.
+  if (!savings.decisions) return "no decisions recorded in " + span(savings.since, savings.until);
+  const asked = (Date.parse(savings.until) - Date.parse(savings.since)) / 3600000;
+  const other = asked - savings.hours_covered;
+  const text = "over " + fmt(savings.hours_covered, 1) + " h of recorded decisions, " +
+    span(savings.covered_from, savings.covered_until);
+  return other < 0.05 ? text : text + " (none in the other " + fmt(other, 1) + " h of the last " + fmt(asked, 1) + " h)";
 }
 
 function stat(label, value) {
@@ -141,10 +163,10 @@ async function drawChart(key, history, forecast) {
     { x: history.times, y: history.usable_capacity, mode: "lines", name: "usable capacity", line: { color: "#2ca02c", shape: "hv", width: 2 } },
   ];
   const layout = {
-    margin: { l: 50, r: 20, t: 30, b: 40 },
+    margin: { l: 50, r: 20, t: 30, b: 70 },
     title: { text: "demand, usable capacity and forecast — " + key, font: { size: 13 } },
-    legend: { orientation: "h", y: -0.15 },
-    xaxis: { type: "date" },
+    legend: { orientation: "h", y: -0.28 },
+    xaxis: { type: "date", title: { text: "time (UTC)" } },
     yaxis: { title: { text: forecast ? forecast.indicator : "demand" }, rangemode: "tozero" },
   };
   const chart = document.getElementById("chart");
@@ -186,16 +208,18 @@ async function showPool(key) {
   document.getElementById("pool-stats").replaceChildren(...stats);
   await drawChart(key, history, forecast);
   const saved = (baseline) => baseline && baseline.replica_hours !== null
-    ? fmt(baseline.saved_replica_hours, 1) + " h (" + percent(baseline.saved_fraction) + ")" : "–";
+    ? replicaHours(baseline.saved_replica_hours) + " (" + percent(baseline.saved_fraction) + ")" : "–";
   document.getElementById("savings").replaceChildren(
-    stat("replica-hours used", fmt(savings.used_replica_hours, 1)),
-    stat("static peak (" + fmt(savings.static_peak.replicas, 0) + " replicas)", fmt(savings.static_peak.replica_hours, 1)),
+    stat("replica-hours used", replicaHours(savings.used_replica_hours)),
+    stat("static peak (" + fmt(savings.static_peak.replicas, 0) + " replicas)", replicaHours(savings.static_peak.replica_hours)),
     stat("saved vs static peak", saved(savings.static_peak)),
-    stat("reactive baseline", savings.reactive ? fmt(savings.reactive.replica_hours, 1) : "–"),
+    stat("reactive baseline", replicaHours(savings.reactive && savings.reactive.replica_hours)),
     stat("saved vs reactive", saved(savings.reactive)),
   );
-  document.getElementById("savings-range").textContent =
-    time(savings.since) + " – " + time(savings.until) + (savings.notes.length ? " · " + savings.notes.join("; ") : "");
+  document.getElementById("savings-range").textContent = savingsRange(savings);
+  const notes = document.getElementById("savings-notes");
+  notes.textContent = savings.notes.join("; ");
+  notes.hidden = !savings.notes.length;
   fillTable("decisions", decisions.items.map((d) => [
     [time(d.cycle_at), "num"], [d.policy], [d.replicas_now + " → " + d.replicas_wanted, "num"],
     [percent(d.shortfall_probability), "num"], [d.binding_constraint], [d.reason],
@@ -216,7 +240,7 @@ async function refresh() {
     await loadPools();
     if (state.selected) await showPool(state.selected);
     showMessage("");
-    document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
+    document.getElementById("updated").textContent = "updated " + new Date().toISOString().slice(11, 19) + " UTC";
     document.body.dataset.state = "ready";
   } catch (error) {
     showMessage(error.status === 401 ? "The token was refused: " + error.message : "Error: " + error.message);

@@ -185,17 +185,18 @@ def backtest(
 
 def _table(case: CaseOutcome, trace: str, series: Series) -> Table:
     from controller.backtest.protocol import MET_FACTOR
-    from controller.backtest.report import COLUMNS
+    from controller.backtest.report.columns import COLUMNS
 
     table = Table(
         title=f"{trace}: each policy deployed with its knob fit on the tune period, judged on "
-        f"test (step {series.step}; met: shortfall rate <= {MET_FACTOR:g} x {case.sla:g})",
+        f"test (step {series.step}; held the SLA: shortfall <= {MET_FACTOR * case.sla:.2%} "
+        "of steps)",
         title_justify="left",
     )
-    for column in ("policy", "role", "knob (fit on tune)", "tune shortfall"):
+    for column in ("policy", "role", "knob (fit on tune)", "tune shortfall (% of steps)"):
         table.add_column(column)
-    for _, label, _ in COLUMNS:
-        table.add_column(label, justify="right")
+    for column in COLUMNS:
+        table.add_column(f"{column.label} ({column.unit})", justify="right")
     table.add_column("SLA on test")
     if case.policies.get("harmony") and any(item.frontier for item in case.policies.values()):
         table.add_column("frontier knob (test)")
@@ -205,7 +206,7 @@ def _table(case: CaseOutcome, trace: str, series: Series) -> Table:
         if item.tuned is not None and not item.tuned.met:
             knob += " (closest; none met on tune)"
         tune = run.tune_metrics.shortfall_rate if run.tune_metrics else math.nan
-        cells = [fmt.format(getattr(run.metrics, key)) for key, _, fmt in COLUMNS]
+        cells = [column.format(getattr(run.metrics, column.key)) for column in COLUMNS]
         met = item.met_on_test(case.sla)
         extra = []
         if len(table.columns) > 5 + len(COLUMNS):
@@ -214,7 +215,7 @@ def _table(case: CaseOutcome, trace: str, series: Series) -> Table:
             if frontier is not None:
                 extra = [f"{frontier.knob:.4g}" if frontier.met else "out of reach"]
         table.add_row(
-            item.policy, item.role, knob, f"{tune:.4f}", *cells, "met" if met else "missed",
+            item.policy, item.role, knob, f"{tune:.2%}", *cells, "held" if met else "missed",
             *extra, style="" if met else "red",
         )  # fmt: skip
     ratio = case.deployable_vs_best()
@@ -222,7 +223,7 @@ def _table(case: CaseOutcome, trace: str, series: Series) -> Table:
     if best is not None and math.isfinite(ratio):
         table.caption = (
             f"Harmony uses {ratio:.2f}x the test replica-hours of the cheapest baseline that "
-            f"met the SLA ({best.policy})"
+            f"held the SLA ({best.policy})"
         )
     return table
 

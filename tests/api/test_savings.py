@@ -32,6 +32,8 @@ def test_used_and_static_peak_count_each_decision_for_at_most_one_step() -> None
     ]
     savings = compute_savings(rows, {"provisioningDelay": "1m"}, START, START + 11 * STEP)
     assert savings.hours_covered == pytest.approx(3 / 60)
+    # The span the figures come from, not the range asked for.
+    assert (savings.covered_from, savings.covered_until) == (START, START + 11 * STEP)
     assert savings.used_replica_hours == pytest.approx(6 / 60)
     assert savings.static_peak.replicas == 3
     assert savings.static_peak.replica_hours == pytest.approx(9 / 60)
@@ -42,6 +44,7 @@ def test_used_and_static_peak_count_each_decision_for_at_most_one_step() -> None
 def test_no_decisions_says_so() -> None:
     savings = compute_savings([], {}, START, START + STEP)
     assert savings.decisions == 0 and savings.reactive is None
+    assert savings.covered_from is None and savings.covered_until is None
     assert savings.notes == ["no decisions recorded in this range"]
 
 
@@ -89,6 +92,8 @@ def test_savings_endpoint_against_both_baselines(migrated_engine: Engine) -> Non
     savings = response.json()
     assert savings["decisions"] == 120
     assert savings["hours_covered"] == pytest.approx(2.0)
+    assert dt.datetime.fromisoformat(savings["covered_from"]) == START
+    assert dt.datetime.fromisoformat(savings["covered_until"]) == START + 120 * STEP
     assert savings["used_replica_hours"] == pytest.approx(5.0)
     assert savings["static_peak"]["replicas"] == 4
     assert savings["static_peak"]["replica_hours"] == pytest.approx(8.0)

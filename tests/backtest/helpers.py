@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from controller.backtest.scenario import Scenario
 from decision.types import BindingConstraint, Decision, FloatArray, PoolObservation, PoolSpec
+
+if TYPE_CHECKING:
+    from controller.backtest.runner import BacktestConfig, BacktestOutcome
 
 T0 = dt.datetime(2024, 11, 15, tzinfo=dt.UTC)
 STEP = dt.timedelta(minutes=5)
@@ -80,3 +84,33 @@ def synthetic_scenario(
         spec=spec,
         samples=draws[..., None].astype(np.float32),
     )
+
+
+def small_outcome(
+    policies: tuple[str, ...] = ("harmony", "static", "reactive", "window-buffer", "oracle"),
+    *,
+    sla: float = 0.01,
+    frontier: bool = False,
+    demand_scale: float = 1.0,
+) -> tuple[BacktestOutcome, BacktestConfig]:
+    """A backtest outcome and its config from the synthetic scenario (tune then test), in
+    seconds: what the report needs without training a forecaster. `demand_scale` is only
+    reported: the synthetic demand is already on the pool's scale."""
+    from controller.backtest.protocol import CaseOutcome, evaluate_policy
+    from controller.backtest.runner import BacktestConfig, BacktestOutcome
+    from controller.series import Indicator, Series
+
+    scenario = dataclasses.replace(synthetic_scenario(rows=900, decide_from=300), test_from=600)
+    series = Series(
+        name=scenario.name,
+        indicators=(Indicator("load", "requests/s", demand=True),),
+        start=scenario.start,
+        step=scenario.step,
+        values=scenario.demand,
+    )
+    outcomes = {name: evaluate_policy(scenario, name, sla, frontier=frontier) for name in policies}
+    case = CaseOutcome(scenario.name, 16, sla, outcomes)
+    config = BacktestConfig(policies=policies, peak_replicas=16, sla=sla, sweep=frontier)
+    notes = [f"demand multiplied by {demand_scale:g} (synthetic)"]
+    outcome = BacktestOutcome(series, scenario, case, demand_scale, None, notes)
+    return outcome, config
