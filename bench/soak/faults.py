@@ -1,0 +1,249 @@
+"""Applies the schedule: each fault switched on at its cycle and off at its end, with the
+wall times at which it really began and ended (a restart ends when the service is back)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from bench.soak.kube import NAMESPACE, ActiveFault, SoakEmulator
+from bench.soak.operators import OperatorLauncher, OperatorProcess
+from bench.soak.postgres import PostgresCluster
+from bench.soak.prometheus import PrometheusProcess, PrometheusProxy
+from bench.soak.schedule import Fault, FaultKind, Schedule
+
+PROXIED = (
+    FaultKind.prometheus_5xx,
+    FaultKind.prometheus_slow,
+    FaultKind.prometheus_stale,
+    FaultKind.prometheus_partial,
+)
+API = (
+    FaultKind.api_conflict,
+    FaultKind.api_throttled,
+    FaultKind.api_error,
+    FaultKind.api_timeout,
+    FaultKind.api_forbidden,
+)
+
+
+@dataclass
+class Window:
+    fault: Fault
+    began: float = 0.0  # wall time
+    ended: float = 0.0
+    note: str = ""
+
+
+@dataclass
+class FaultDriver:
+    schedule: Schedule
+    cycle_wall: Callable[[int], float]  # wall time at which schedule cycle n begins
+    mock: SoakEmulator
+    api_url: str
+    proxy: PrometheusProxy
+    prometheus: PrometheusProcess
+    postgres: PostgresCluster
+    launcher: OperatorLauncher
+    operators: list[OperatorProcess]
+    specs: dict[str, dict[str, Any]]
+    cycle_seconds: float
+    clock_wall: Callable[[str], float]  # lastCycleTime (RFC 3339) → wall time
+    windows: list[Window] = field(default_factory=list)
+
+    @property
+    def pools(self) -> list[str]:
+        return list(self.specs)
+
+    async def run(self) -> None:
+        """Each fault lasts its scheduled cycles and at least until every pool it hits has
+        run two cycles under it (a loaded machine runs fewer than the clock offers); the
+        gap after it lasts until every pool has run two cycles since."""
+        at = self.cycle_wall(self.schedule.faults[0].start if self.schedule.faults else 0)
+        previous = 0
+        for fault in self.schedule.faults:
+            at = max(at, time.time() + (fault.start - previous) * self.cycle_seconds)
+            window = Window(fault)
+            self.windows.append(window)
+            await _sleep_until(at)
+            window.began = time.time()
+            await self._begin(fault, window)
+            await _sleep_until(window.began + (fault.end - fault.start) * self.cycle_seconds)
+            await self._hold(fault, window.began)
+            await self._end(fault, window)
+            window.ended = time.time()
+            print(f"  {fault.describe()}: {window.ended - window.began:5.1f} s {window.note}")
+            await self._wait_for_cycles(self.pools, window.ended)
+            at, previous = time.time(), fault.end
+        tail = self.schedule.cycles - previous
+        await _sleep_until(time.time() + tail * self.cycle_seconds)
+        await self._wait_for_cycles(self.pools, time.time())
+
+    async def _hold(self, fault: Fault, began: float) -> None:
+        # A hung write shows only when the client gives up (10 s, five times over with its
+        # retries): held for its cycles alone, or it would stall the whole soak.
+        if fault.kind in (FaultKind.leader_killed, FaultKind.api_timeout):
+            return
+        if fault.kind == FaultKind.spec_invalid:
+            assert fault.pool is not None
+            await self._wait(lambda: self._invalid_shown(pool_name(fault.pool or 0), began))
+            return
+        hit = self.pools if fault.pool is None else [pool_name(fault.pool)]
+        await self._wait_for_cycles(hit, began)
+
+    async def _wait_for_cycles(self, pools: list[str], since: float) -> None:
+        await self._wait(lambda: all(n >= 2 for n in self._cycles_since(pools, since)))
+
+    def _cycles_since(self, pools: list[str], since: float) -> list[int]:
+        counts = dict.fromkeys(pools, 0)
+        for record in reversed(self.mock.log):
+            if record.at < since:
+                break
+            if record.name in counts and record.subresource == "status":
+                stamp = ((record.data or {}).get("status") or {}).get("lastCycleTime")
+                if stamp and self.clock_wall(stamp) >= since:
+                    counts[record.name] += 1
+        return list(counts.values())
+
+    def _invalid_shown(self, pool: str, since: float) -> bool:
+        for record in reversed(self.mock.log):
+            if record.at < since:
+                return False
+            if record.name == pool and record.subresource == "status":
+                conditions = ((record.data or {}).get("status") or {}).get("conditions") or []
+                if any(
+                    c.get("type") == "Invalid" and c.get("status") == "True" for c in conditions
+                ):
+                    return True
+        return False
+
+    async def _wait(self, done: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + HOLD_SECONDS
+        while not done() and time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
+
+    async def _begin(self, fault: Fault, window: Window) -> None:
+        kind = fault.kind
+        if kind in PROXIED:
+            self.proxy.fault = kind
+        elif kind in API:
+            target = None if fault.pool is None else pool_name(fault.pool)
+            self.mock.fault = ActiveFault(kind, target)
+        elif kind == FaultKind.prometheus_stopped:
+            await asyncio.to_thread(self.prometheus.stop)
+        elif kind == FaultKind.postgres_restarted:
+            await asyncio.to_thread(self.postgres.restart)
+        elif kind == FaultKind.postgres_refusing:
+            await asyncio.to_thread(self.postgres.stop)
+        elif kind == FaultKind.leader_killed:
+            window.note = await self._kill_leader()
+        elif kind == FaultKind.spec_invalid:
+            assert fault.pool is not None
+            await self.edit_spec(
+                pool_name(fault.pool), invalid_spec(self.specs[pool_name(fault.pool)])
+            )
+
+    async def _end(self, fault: Fault, window: Window) -> None:
+        kind = fault.kind
+        if kind in PROXIED:
+            self.proxy.fault = None
+        elif kind in API:
+            self.mock.fault = ActiveFault()
+        elif kind == FaultKind.prometheus_stopped:
+            self.prometheus.start()
+            await self.prometheus.wait_ready()
+        elif kind == FaultKind.postgres_refusing:
+            await asyncio.to_thread(self.postgres.start)
+        elif kind == FaultKind.leader_killed:
+            window.note += await self._wait_for_takeover(window.began)
+        elif kind == FaultKind.spec_invalid:
+            assert fault.pool is not None
+            await self.edit_spec(pool_name(fault.pool), self.specs[pool_name(fault.pool)])
+
+    async def _kill_leader(self) -> str:
+        holder = lease_holder(self.mock)
+        for operator in self.operators:
+            if operator.identity == holder and operator.alive():
+                operator.kill()
+                self.operators.append(self.launcher.launch())  # the next standby
+                return f"(killed {holder})"
+        return f"(no live leader to kill: lease held by {holder!r})"
+
+    async def _wait_for_takeover(self, since: float) -> str:
+        killed = lease_holder(self.mock)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            holder = lease_holder(self.mock)
+            if holder and holder != killed:
+                return f", {holder} took over after {time.time() - since:.1f} s"
+            if any(op.identity == killed and op.alive() for op in self.operators):
+                return ""  # nothing was killed
+            await asyncio.sleep(0.2)
+        return ", no takeover within 60 s"
+
+    async def edit_spec(self, name: str, spec: dict[str, Any]) -> None:
+        path = (
+            f"/apis/autoscaling.harmony.dev/v1alpha1/namespaces/{NAMESPACE}/poolautoscalers/{name}"
+        )
+        async with httpx.AsyncClient(base_url=self.api_url, headers=HARNESS) as client:
+            response = await client.patch(
+                path,
+                json={"spec": {"indicators": spec["indicators"]}},
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+            response.raise_for_status()
+
+
+HARNESS = {"Authorization": "Bearer soak-harness"}
+# The longest a fault is held, or a gap waited, for the cycles it needs to see.
+HOLD_SECONDS = 90.0
+
+
+def pool_name(number: int) -> str:
+    return f"pool-{number:02d}"
+
+
+def invalid_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A second demand indicator: what the CRD's schema cannot reject (the operator must)."""
+    broken = copy.deepcopy(spec)
+    broken["indicators"] = [
+        *broken["indicators"],
+        {"name": "again", "query": "vector(1)", "level": 2, "demand": True},
+    ]
+    return broken
+
+
+def lease_holder(mock: SoakEmulator) -> str:
+    for (resource, _, _), lease in list(mock.objects.items()):
+        if "leases" in str(resource) and not lease.deleted:
+            return str(lease.raw.get("spec", {}).get("holderIdentity") or "")
+    return ""
+
+
+async def nudge_pools(api_url: str, names: list[str], every: float) -> None:
+    """kmock's watch can miss writes made while it streams its initial listing; touching
+    every pool now and then gives kopf a fresh event, as an informer's resync would."""
+    async with httpx.AsyncClient(base_url=api_url, headers=HARNESS) as client:
+        while True:
+            await asyncio.sleep(every)
+            for name in names:
+                await client.patch(
+                    f"/apis/autoscaling.harmony.dev/v1alpha1/namespaces/{NAMESPACE}"
+                    f"/poolautoscalers/{name}",
+                    json={
+                        "metadata": {"annotations": {"soak.harmony.dev/resync": str(time.time())}}
+                    },
+                    headers={"Content-Type": "application/merge-patch+json"},
+                )
+
+
+async def _sleep_until(wall: float) -> None:
+    delay = wall - time.time()
+    if delay > 0:
+        await asyncio.sleep(delay)
