@@ -26,7 +26,7 @@ def require_servers() -> None:
         service_unavailable("PostgreSQL server binaries", "install Debian's `postgresql`")
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(1500)
 def test_every_fault_once_breaks_no_invariant(tmp_path: Path) -> None:
     require_servers()
     result = run_soak(
