@@ -141,14 +141,10 @@ def _applied_actions(evidence: Evidence) -> tuple[list[Applied], int]:
     seen: dict[tuple[str, str], int] = defaultdict(int)
     applied: list[Applied] = []
     for row in rows:
-        action = row[0] if isinstance(row[0], Action) else None
         values = row._mapping
         key, pool = values["idempotency_key"], values["name"]
         seen[(pool, key)] += 1
-        if (
-            values["result"] != ActionResult.succeeded.value
-            and values["result"] != ActionResult.succeeded
-        ):
+        if values["result"] != ActionResult.succeeded:
             continue
         if values["from_replicas"] == values["to_replicas"]:
             continue
@@ -166,7 +162,6 @@ def _applied_actions(evidence: Evidence) -> tuple[list[Applied], int]:
                 metrics_complete=inputs.get("metrics_complete"),
             )
         )
-        del action
     return applied, sum(count - 1 for count in seen.values() if count > 1)
 
 
