@@ -188,9 +188,9 @@ class PrometheusProxy:
                 status, body = upstream.status, await upstream.read()
         except aiohttp.ClientError:
             record.fault = FaultKind.prometheus_stopped.value
-            assert request.transport is not None
-            request.transport.close()  # what a stopped server's closed port looks like
-            return web.Response(status=502)
+            if request.transport is not None:
+                request.transport.close()  # what a stopped server's closed port looks like
+            return web.Response(status=502, text="Prometheus is not running")
         if status == 200 and fault in (FaultKind.prometheus_stale, FaultKind.prometheus_partial):
             body = self._damaged(body, fault)
         return web.Response(body=body, status=status, content_type="application/json")
