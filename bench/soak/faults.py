@@ -56,6 +56,7 @@ class FaultDriver:
     cycle_seconds: float
     clock_wall: Callable[[str], float]  # lastCycleTime (RFC 3339) → wall time
     windows: list[Window] = field(default_factory=list)
+    _killed: str = ""
 
     @property
     def pools(self) -> list[str]:
@@ -161,7 +162,7 @@ class FaultDriver:
         elif kind == FaultKind.postgres_refusing:
             await asyncio.to_thread(self.postgres.start)
         elif kind == FaultKind.leader_killed:
-            window.note += await self._wait_for_takeover(window.began)
+            window.note += await self._wait_for_takeover(window.began, self._killed)
         elif kind == FaultKind.spec_invalid:
             assert fault.pool is not None
             await self.edit_spec(pool_name(fault.pool), self.specs[pool_name(fault.pool)])
@@ -171,12 +172,12 @@ class FaultDriver:
         for operator in self.operators:
             if operator.identity == holder and operator.alive():
                 operator.kill()
+                self._killed = holder
                 self.operators.append(self.launcher.launch())  # the next standby
                 return f"(killed {holder})"
         return f"(no live leader to kill: lease held by {holder!r})"
 
-    async def _wait_for_takeover(self, since: float) -> str:
-        killed = lease_holder(self.mock)
+    async def _wait_for_takeover(self, since: float, killed: str) -> str:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             holder = lease_holder(self.mock)
