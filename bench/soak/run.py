@@ -37,6 +37,9 @@ CONTEXT_STEPS = 16
 PROMETHEUS_TIMEOUT_SECONDS = 1.0
 MIN_REPLICAS = 2
 STARTUP_CYCLES = 150  # the most cycles the operators may take to start and settle
+# Demand is backfilled for this much wall time: faults are held until the pools have seen
+# them, so a loaded machine stretches a run well past its scheduled cycles.
+DATA_WALL_SECONDS = 2 * 3600
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ async def _run(config: SoakConfig) -> SoakResult:
     try:
         await asyncio.to_thread(_start_postgres, postgres)
         stack.callback(postgres.destroy)
-        steps = CONTEXT_STEPS + STARTUP_CYCLES + config.cycles + 60
+        steps = CONTEXT_STEPS * 2 + round(DATA_WALL_SECONDS * speed / INTERVAL.total_seconds())
         text = openmetrics(config.pools, start - INTERVAL * CONTEXT_STEPS * 2, steps, INTERVAL)
         await asyncio.to_thread(prometheus.backfill, text)
         prometheus.start()
