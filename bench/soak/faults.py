@@ -55,6 +55,8 @@ class FaultDriver:
     specs: dict[str, dict[str, Any]]
     cycle_seconds: float
     clock_wall: Callable[[str], float]  # lastCycleTime (RFC 3339) → wall time
+    hold_cycles: int = 2
+    data_ends: float = float("inf")  # wall time at which the backfilled demand runs out
     windows: list[Window] = field(default_factory=list)
     _killed: str = ""
 
@@ -64,42 +66,70 @@ class FaultDriver:
 
     async def run(self) -> None:
         """Each fault lasts its scheduled cycles and at least until every pool it hits has
-        run two cycles under it (a loaded machine runs fewer than the clock offers); the
-        gap after it lasts until every pool has run two cycles since."""
+        run `hold_cycles` cycles under it (a loaded machine runs fewer than the clock
+        offers); the gap after it lasts its scheduled cycles, and at least until every pool
+        has run two cycles since (what clearing is judged on)."""
         at = self.cycle_wall(self.schedule.faults[0].start if self.schedule.faults else 0)
-        previous = 0
         for fault in self.schedule.faults:
-            at = max(at, time.time() + (fault.start - previous) * self.cycle_seconds)
+            self._check_data()
             window = Window(fault)
             self.windows.append(window)
             await _sleep_until(at)
             window.began = time.time()
             await self._begin(fault, window)
             await _sleep_until(window.began + (fault.end - fault.start) * self.cycle_seconds)
-            await self._hold(fault, window.began)
+            await self._hold(fault, window)
             await self._end(fault, window)
             window.ended = time.time()
             print(f"  {fault.describe()}: {window.ended - window.began:5.1f} s {window.note}")
-            await self._wait_for_cycles(self.pools, window.ended)
-            at, previous = time.time(), fault.end
-        tail = self.schedule.cycles - previous
-        await _sleep_until(time.time() + tail * self.cycle_seconds)
+            gap = self._gap_after(fault)
+            need = max(2, gap)
+            await self._wait_for_cycles(self.pools, window.ended, need, window)
+            waited = time.time() - window.ended
+            print(f"    then {waited:4.1f} s until every pool ran {need} cycles")
+            at = window.ended + gap * self.cycle_seconds
+        tail = self.schedule.cycles - (self.schedule.faults[-1].end if self.schedule.faults else 0)
+        await _sleep_until(max(at, time.time() + tail * self.cycle_seconds))
         await self._wait_for_cycles(self.pools, time.time())
+        self._check_data()
 
-    async def _hold(self, fault: Fault, began: float) -> None:
+    def _gap_after(self, fault: Fault) -> int:
+        later = [f.start for f in self.schedule.faults if f.start >= fault.end]
+        return (min(later) if later else self.schedule.cycles) - fault.end
+
+    def _check_data(self) -> None:
+        if time.time() >= self.data_ends:
+            raise RuntimeError(
+                "the soak outlived its backfilled demand: every later cycle would lack "
+                "metrics; backfill more (SoakConfig.data_wall_seconds) or run fewer cycles"
+            )
+
+    async def _hold(self, fault: Fault, window: Window) -> None:
+        began = window.began
         # A hung write shows only when the client gives up (10 s, five times over with its
         # retries): held for its cycles alone, or it would stall the whole soak.
         if fault.kind in (FaultKind.leader_killed, FaultKind.api_timeout):
             return
         if fault.kind == FaultKind.spec_invalid:
             assert fault.pool is not None
-            await self._wait(lambda: self._invalid_shown(pool_name(fault.pool or 0), began))
+            shown = await self._wait(lambda: self._invalid_shown(pool_name(fault.pool or 0), began))
+            if not shown:
+                window.note += f"(not shown within {HOLD_SECONDS:.0f} s) "
             return
         hit = self.pools if fault.pool is None else [pool_name(fault.pool)]
-        await self._wait_for_cycles(hit, began)
+        await self._wait_for_cycles(hit, began, self.hold_cycles, window)
 
-    async def _wait_for_cycles(self, pools: list[str], since: float) -> None:
-        await self._wait(lambda: all(n >= 2 for n in self._cycles_since(pools, since)))
+    async def _wait_for_cycles(
+        self, pools: list[str], since: float, cycles: int = 2, window: Window | None = None
+    ) -> None:
+        done = await self._wait(lambda: all(n >= cycles for n in self._cycles_since(pools, since)))
+        if not done:
+            # Not an error here: the checks judge what the pools did; the note says why.
+            note = f"(pools short of {cycles} cycles after {HOLD_SECONDS:.0f} s) "
+            if window is not None:
+                window.note += note
+            else:
+                print(f"  tail: {note}", flush=True)
 
     def _cycles_since(self, pools: list[str], since: float) -> list[int]:
         counts = dict.fromkeys(pools, 0)
@@ -124,10 +154,13 @@ class FaultDriver:
                     return True
         return False
 
-    async def _wait(self, done: Callable[[], bool]) -> None:
+    async def _wait(self, done: Callable[[], bool]) -> bool:
         deadline = time.monotonic() + HOLD_SECONDS
-        while not done() and time.monotonic() < deadline:
+        while not done():
+            if time.monotonic() >= deadline:
+                return False
             await asyncio.sleep(0.25)
+        return True
 
     async def _begin(self, fault: Fault, window: Window) -> None:
         kind = fault.kind

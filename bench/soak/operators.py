@@ -64,6 +64,7 @@ class OperatorLauncher:
     database_url: str
     clock: ScaledClock
     tick_seconds: float
+    gather_seconds: float
     started: int = 0
 
     def launch(self) -> OperatorProcess:
@@ -83,8 +84,7 @@ class OperatorLauncher:
         command = [
             sys.executable,
             "-m",
-            "controller.cli.main",
-            "operator",
+            "bench.soak.operator_main",
             "--tick",
             str(self.tick_seconds),
             "--lease-seconds",
@@ -97,7 +97,7 @@ class OperatorLauncher:
             "--samples",
             "50",
             "--gather",
-            "0.1",
+            str(self.gather_seconds),
             "--identity",
             identity,
             "--clock-speed",

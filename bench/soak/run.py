@@ -28,7 +28,7 @@ from bench.soak.prometheus import (
     free_port,
     openmetrics,
 )
-from bench.soak.schedule import Schedule, make_schedule
+from bench.soak.schedule import FaultKind, Schedule, make_schedule
 from controller.clock import ScaledClock
 from controller.state import migrate
 
@@ -38,7 +38,8 @@ PROMETHEUS_TIMEOUT_SECONDS = 1.0
 MIN_REPLICAS = 2
 STARTUP_CYCLES = 150  # the most cycles the operators may take to start and settle
 # Demand is backfilled for this much wall time: faults are held until the pools have seen
-# them, so a loaded machine stretches a run well past its scheduled cycles.
+# them, so a loaded machine stretches a run well past its scheduled cycles. A run that
+# outlives its data stops with an error rather than report every fault as uncleared.
 DATA_WALL_SECONDS = 2 * 3600
 
 
@@ -49,7 +50,17 @@ class SoakConfig:
     seed: int = 0
     cycle_seconds: float = 2.0  # wall seconds per interval: the clock runs 60 s / this
     tick_seconds: float = 0.5
+    # Longer than a tick, so that the pools due in one slot run as one batch (one
+    # transaction, one thread pool) instead of a handful of overlapping small ones.
+    gather_seconds: float = 0.6
     keep: Path | None = None  # keep logs here (else a temporary folder, removed)
+    durations: dict[FaultKind, int] | None = None  # each kind's cycles (else the full ones)
+    hold_cycles: int = 2  # cycles every hit pool must run under a fault before it ends
+    data_wall_seconds: float = DATA_WALL_SECONDS
+    # The whole run's limit: past it the run is cancelled (every process stopped) and
+    # fails. pytest-timeout cannot stop it: its exception, raised inside one of asyncio's
+    # callbacks, is logged and swallowed while the soak runs on.
+    deadline_seconds: float | None = None
 
 
 @dataclass
@@ -96,12 +107,22 @@ def pool_spec(number: int, proxy_url: str) -> dict[str, Any]:
 
 
 def run_soak(config: SoakConfig) -> SoakResult:
-    return asyncio.run(_run(config))
+    return asyncio.run(_run_within(config))
+
+
+async def _run_within(config: SoakConfig) -> SoakResult:
+    try:
+        return await asyncio.wait_for(_run(config), config.deadline_seconds)
+    except TimeoutError:
+        raise RuntimeError(
+            f"the soak ran past its deadline of {config.deadline_seconds:.0f} s "
+            "and was stopped; the faults held so far are printed above"
+        ) from None
 
 
 async def _run(config: SoakConfig) -> SoakResult:
     began = time.monotonic()
-    schedule = make_schedule(config.seed, config.cycles, config.pools)
+    schedule = make_schedule(config.seed, config.cycles, config.pools, config.durations)
     print(schedule.describe(), flush=True)
     folder = config.keep or Path(tempfile.mkdtemp(prefix="harmony-soak-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -118,11 +139,20 @@ async def _run(config: SoakConfig) -> SoakResult:
     stack = contextlib.AsyncExitStack()
     operators: list[OperatorProcess] = []
     try:
-        await asyncio.to_thread(_start_postgres, postgres)
+        steps = CONTEXT_STEPS * 2 + round(
+            config.data_wall_seconds * speed / INTERVAL.total_seconds()
+        )
+        data_ends = clock.wall(start + INTERVAL * (steps - CONTEXT_STEPS * 2))
+
+        def backfill() -> None:
+            first = start - INTERVAL * CONTEXT_STEPS * 2
+            prometheus.backfill(openmetrics(config.pools, first, steps, INTERVAL))
+
+        # Neither needs the other: set both up at once.
         stack.callback(postgres.destroy)
-        steps = CONTEXT_STEPS * 2 + round(DATA_WALL_SECONDS * speed / INTERVAL.total_seconds())
-        text = openmetrics(config.pools, start - INTERVAL * CONTEXT_STEPS * 2, steps, INTERVAL)
-        await asyncio.to_thread(prometheus.backfill, text)
+        await asyncio.gather(
+            asyncio.to_thread(_start_postgres, postgres), asyncio.to_thread(backfill)
+        )
         prometheus.start()
         stack.callback(prometheus.stop)
         await prometheus.wait_ready()
@@ -139,10 +169,13 @@ async def _run(config: SoakConfig) -> SoakResult:
             mock.objects[("autoscaling.harmony.dev/v1alpha1/poolautoscalers", "fleet", name)] = (
                 pool_body(name, spec)
             )
-        launcher = OperatorLauncher(folder, api_url, postgres.url, clock, config.tick_seconds)
-        operators.append(launcher.launch())
+        launcher = OperatorLauncher(
+            folder, api_url, postgres.url, clock, config.tick_seconds, config.gather_seconds
+        )
+        # Both at once: each takes tens of seconds to import and start on a loaded machine,
+        # and which one wins the lease does not matter (the kill finds the holder).
+        operators += [launcher.launch(), launcher.launch()]
         await _wait_for_leader(mock, operators)
-        operators.append(launcher.launch())
         nudger = asyncio.create_task(nudge_pools(api_url, list(specs), 10.0))
         first = await _wait_for_status(mock, config.pools, clock, config.cycle_seconds)
         print(f"operators up after {time.monotonic() - began:.0f} s; faults begin", flush=True)
@@ -163,6 +196,8 @@ async def _run(config: SoakConfig) -> SoakResult:
             specs=specs,
             cycle_seconds=config.cycle_seconds,
             clock_wall=lambda stamp: clock.wall(_parse(stamp)),
+            hold_cycles=config.hold_cycles,
+            data_ends=data_ends,
         )
         try:
             await driver.run()
@@ -225,8 +260,9 @@ async def _serve(stack: contextlib.AsyncExitStack, app: web.Application) -> str:
 async def _wait_for_leader(mock: SoakEmulator, operators: list[OperatorProcess]) -> None:
     deadline = time.monotonic() + 120
     while not lease_holder(mock):
-        if time.monotonic() > deadline or not operators[0].alive():
-            raise RuntimeError(f"no operator took the lease: see {operators[0].log_path}")
+        if time.monotonic() > deadline or not any(op.alive() for op in operators):
+            logs = ", ".join(str(op.log_path) for op in operators)
+            raise RuntimeError(f"no operator took the lease: see {logs}")
         await asyncio.sleep(0.2)
 
 

@@ -46,6 +46,8 @@ DURATION = {
     FaultKind.leader_killed: 1,
     FaultKind.spec_invalid: 2,
 }
+# The short form (`tests/soak`): each kind once, held a single cycle.
+SHORT_DURATION = dict.fromkeys(FaultKind, 1)
 WARM_UP = 6
 GAP = 2
 TAIL = 3
@@ -76,8 +78,11 @@ class Schedule:
         return "\n".join(lines)
 
 
-def make_schedule(seed: int, cycles: int, pools: int) -> Schedule:
+def make_schedule(
+    seed: int, cycles: int, pools: int, durations: dict[FaultKind, int] | None = None
+) -> Schedule:
     """Every kind once in a seeded order, then more seeded draws while the cycles last."""
+    durations = DURATION if durations is None else durations
     rng = random.Random(seed)
     kinds = list(FaultKind)
     rng.shuffle(kinds)
@@ -85,7 +90,7 @@ def make_schedule(seed: int, cycles: int, pools: int) -> Schedule:
     at = WARM_UP
     while True:
         kind = kinds.pop(0) if kinds else rng.choice(list(FaultKind))
-        end = at + DURATION[kind]
+        end = at + durations[kind]
         if end + TAIL > cycles:
             break
         targeted = kind in (FaultKind.api_forbidden, FaultKind.spec_invalid)
@@ -94,6 +99,7 @@ def make_schedule(seed: int, cycles: int, pools: int) -> Schedule:
     return Schedule(seed=seed, cycles=cycles, pools=pools, faults=tuple(faults))
 
 
-def cycles_for_every_kind() -> int:
+def cycles_for_every_kind(durations: dict[FaultKind, int] | None = None) -> int:
     """The fewest cycles whose schedule holds each kind once."""
-    return WARM_UP + sum(DURATION.values()) + GAP * (len(FaultKind) - 1) + TAIL
+    durations = DURATION if durations is None else durations
+    return WARM_UP + sum(durations.values()) + GAP * (len(FaultKind) - 1) + TAIL
