@@ -110,7 +110,8 @@ class PrometheusProcess:
                 if self.process is not None and self.process.poll() is not None:
                     raise RuntimeError(f"prometheus exited: see {self.folder / 'prometheus.log'}")
                 try:
-                    async with client.get(f"{self.url}/-/ready", timeout=2) as response:
+                    probe = aiohttp.ClientTimeout(total=2)
+                    async with client.get(f"{self.url}/-/ready", timeout=probe) as response:
                         if response.status == 200:
                             return
                 except (aiohttp.ClientError, TimeoutError):
