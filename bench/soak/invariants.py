@@ -295,6 +295,14 @@ def _shows(condition: dict[str, Any] | None, kind: FaultKind) -> bool:
     )
 
 
+def cleared(condition: dict[str, Any] | None, kind: FaultKind) -> bool:
+    """Good again, and no longer showing the fault: a MetricsPartial condition is `True`
+    (the metrics are usable), so for stale and partial metrics the status alone would
+    count a fault that never cleared as cleared."""
+    good = GOOD[SHOWS[kind][0]]
+    return condition is not None and condition.get("status") == good and not _shows(condition, kind)
+
+
 def _visibility(
     window: Window,
     evidence: Evidence,
@@ -332,9 +340,7 @@ def _visibility(
         if not shown:
             missed.append(pool)
         later = [w for w in writes if w[1] >= window.ended][:2]
-        if not any(
-            (w[2].get(condition_type) or {}).get("status") == GOOD[condition_type] for w in later
-        ):
+        if not any(cleared(w[2].get(condition_type), kind) for w in later):
             uncleared.append(pool)
     if kind in ABSORBABLE and not pools:
         verdict.faults.append(f"{fault.describe()}: absorbed (nothing failed)")
