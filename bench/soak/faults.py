@@ -84,9 +84,9 @@ class FaultDriver:
             print(f"  {fault.describe()}: {window.ended - window.began:5.1f} s {window.note}")
             gap = self._gap_after(fault)
             need = max(2, gap)
-            await self._wait_for_cycles(self.pools, window.ended, need, window)
+            await self._wait_until_cleared(fault, window, need)
             waited = time.time() - window.ended
-            print(f"    then {waited:4.1f} s until every pool ran {need} cycles")
+            print(f"    then {waited:4.1f} s until every pool was clear or ran {need} cycles")
             at = window.ended + gap * self.cycle_seconds
         tail = self.schedule.cycles - (self.schedule.faults[-1].end if self.schedule.faults else 0)
         await _sleep_until(max(at, time.time() + tail * self.cycle_seconds))
@@ -130,6 +130,45 @@ class FaultDriver:
                 window.note += note
             else:
                 print(f"  tail: {note}", flush=True)
+
+    async def _wait_until_cleared(self, fault: Fault, window: Window, cycles: int) -> None:
+        """Until every pool has run `cycles` cycles since the fault ended, or its first cycle
+        since already shows the fault's condition good again: what clearing is judged on
+        (the first two cycles after the end) is then settled, whatever comes next."""
+        from bench.soak.invariants import SHOWS, cleared  # it imports this module
+
+        shown = SHOWS.get(fault.kind)
+
+        def settled() -> bool:
+            for writes in self._writes_since(self.pools, window.ended).values():
+                if len(writes) >= cycles:
+                    continue
+                if not writes or shown is None:
+                    return False
+                condition = next((c for c in writes[0] if c.get("type") == shown[0]), None)
+                if not cleared(condition, fault.kind):
+                    return False
+            return True
+
+        if not await self._wait(settled):
+            window.note += f"(pools not clear nor {cycles} cycles on after {HOLD_SECONDS:.0f} s) "
+
+    def _writes_since(self, pools: list[str], since: float) -> dict[str, list[list[Any]]]:
+        """Each pool's conditions from the status writes of its cycles begun since, oldest
+        first."""
+        found: dict[str, list[list[Any]]] = {pool: [] for pool in pools}
+        for record in reversed(self.mock.log):
+            if record.at < since:
+                break
+            if record.name not in found or record.subresource != "status":
+                continue
+            if not 200 <= record.status < 300:
+                continue
+            status = (record.data or {}).get("status") or {}
+            stamp = status.get("lastCycleTime")
+            if stamp and self.clock_wall(stamp) >= since:
+                found[record.name].insert(0, list(status.get("conditions") or []))
+        return found
 
     def _cycles_since(self, pools: list[str], since: float) -> list[int]:
         counts = dict.fromkeys(pools, 0)
