@@ -7,6 +7,7 @@ concrete ones a process runs with.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import socket
@@ -140,9 +141,12 @@ def build_operator_runtime(
     sessions = build_sessions(settings)
     api_client = kubernetes_api_client(options.kubeconfig)
     actuator = KubernetesScaleActuator(api_client, clock)
-    trainer = (
-        BackgroundTrainer(pool_trainer(settings, sessions, clock)) if options.train_models else None
-    )
+    trainer = None
+    if options.train_models:
+        # An operator that trains needs torch for its first pool: import it now, at startup
+        # as before, not inside a cycle. One that does not train starts without it.
+        importlib.import_module("forecaster.training")
+        trainer = BackgroundTrainer(pool_trainer(settings, sessions, clock))
     forecasters = StoreForecasterProvider(
         sessions, clock, submit_training=None if trainer is None else trainer.submit
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import faulthandler
 import hashlib
 import logging
@@ -12,6 +13,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from controller.clock import Clock, ScaledClock
 from controller.settings import get_settings
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -25,6 +27,16 @@ def default_lease_name(namespaces: list[str]) -> str:
         return "harmony-operator"
     digest = hashlib.sha256(",".join(sorted(set(namespaces))).encode()).hexdigest()[:10]
     return f"harmony-operator-{digest}"
+
+
+def accelerated_clock(speed: float, start: str, since: float) -> Clock | None:
+    """The clock of an accelerated run (soak tests), or None for the wall clock."""
+    if speed == 1.0 and not start:
+        return None
+    origin = dt.datetime.fromisoformat(start) if start else dt.datetime.now(dt.UTC)
+    if origin.tzinfo is None:
+        raise typer.BadParameter("--clock-start needs a time zone, e.g. 2026-01-01T00:00:00Z")
+    return ScaledClock(origin, speed, since or None)
 
 
 def operator(
@@ -59,6 +71,15 @@ def operator(
     crash_before_act: bool = typer.Option(
         False, hidden=True, help="Failpoint for tests: exit right after recording an intent."
     ),
+    clock_speed: float = typer.Option(
+        1.0, min=0.001, hidden=True, help="For soak tests: run the control clock this much faster."
+    ),
+    clock_start: str = typer.Option(
+        "", hidden=True, help="For soak tests: the ISO time the clock shows at --clock-since."
+    ),
+    clock_since: float = typer.Option(
+        0.0, hidden=True, help="For soak tests: the Unix time at which the clock shows its start."
+    ),
 ) -> None:
     """Run the operator: observe → forecast → decide → act → record for every PoolAutoscaler."""
     import kopf
@@ -81,7 +102,9 @@ def operator(
         gather_seconds=gather,
         train_models=train,
     )
-    runtime = build_operator_runtime(settings, options)
+    runtime = build_operator_runtime(
+        settings, options, accelerated_clock(clock_speed, clock_start, clock_since)
+    )
     if crash_before_act:
 
         def crash(key: str) -> None:

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import logging
 import time
+import uuid
 from typing import Any
 
 from kubernetes import client as k8s
@@ -46,6 +47,7 @@ class LeaseElector:
         if renew_seconds >= lease_seconds:
             raise ValueError("the renew period must be shorter than the lease duration")
         self._api = k8s.CoordinationV1Api(api_client)
+        self._core = k8s.CoreV1Api(api_client)
         self.namespace = namespace
         self.name = name
         self.identity = identity
@@ -65,6 +67,7 @@ class LeaseElector:
             lease = self._read()
             if lease is None:
                 self._create()
+                self._announce("")
                 return self._won()
             spec = lease.get("spec") or {}
             holder = str(spec.get("holderIdentity") or "")
@@ -93,6 +96,7 @@ class LeaseElector:
             )
             log.info("took over lease %s/%s from %r", self.namespace, self.name, holder)
             self.transitions += 1
+            self._announce(holder)
             return self._won()
         except ApiException as error:
             if error.status in (409, 422):  # someone else won the race
@@ -140,6 +144,41 @@ class LeaseElector:
             await asyncio.shield(asyncio.to_thread(self.release))
 
     # --- API calls -------------------------------------------------------------------
+
+    def _announce(self, previous: str) -> None:
+        """An Event on the Lease, as client-go's leader election records one: who leads now
+        (a failover is otherwise visible only in the operators' logs)."""
+        stamp = _micro_time(dt.datetime.now(dt.UTC))
+        after = f" after {previous}" if previous else ""
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{self.name}.{uuid.uuid4().hex[:16]}",
+                "namespace": self.namespace,
+            },
+            "involvedObject": {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "name": self.name,
+                "namespace": self.namespace,
+            },
+            "reason": "LeaderElection",
+            "message": f"{self.identity} became leader{after}",
+            "type": "Normal",
+            "source": {"component": "harmony-operator"},
+            "reportingComponent": "harmony-operator",
+            "reportingInstance": self.identity,
+            "firstTimestamp": stamp[:19] + "Z",
+            "lastTimestamp": stamp[:19] + "Z",
+            "count": 1,
+        }
+        try:
+            self._core.create_namespaced_event(
+                self.namespace, event, _request_timeout=5, _preload_content=False
+            )
+        except (ApiException, TransportError) as error:
+            log.warning("could not post the LeaderElection event: %s", error)
 
     def _won(self) -> bool:
         # Stop acting strictly before anyone else may consider the lease expired.

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from controller.clock import Clock
@@ -172,7 +173,14 @@ class StoreForecasterProvider:
             if due:
                 self._checked[key] = time.monotonic()
         if due:
-            self._load_latest(pool.config)
+            try:
+                self._load_latest(pool.config)
+            except SQLAlchemyError as error:
+                # The cycle goes on with the model it has (or the reactive baseline); the
+                # store's outage is the record step's to report, not a reason to fail here.
+                log.warning("%s: latest model not looked up, retrying next cycle: %s", key, error)
+                with self._lock:
+                    self._checked.pop(key, None)
         found = self._loaded.get(key)
         if self._submit is not None and (
             found is None or self._clock.now() - found[2] >= pool.config.retrain_every

@@ -241,3 +241,16 @@ def test_a_restarted_operator_continues_the_policies_saved_state(
         assert after["history"][:-1] == before["history"][1:]
     else:
         assert after["calibration"]["updates"] < before["calibration"]["updates"]
+
+
+def test_a_store_outage_while_looking_up_the_model_fails_no_cycle(tmp_path: Path) -> None:
+    from controller.operator.models import StoreForecasterProvider
+
+    # A database file in a folder that does not exist: every connection fails.
+    unreachable = create_engine_for(f"sqlite:///{tmp_path / 'gone' / 'state.db'}")
+    provider = StoreForecasterProvider(make_session_factory(unreachable), ManualClock(START))
+    document = pool_spec_document()
+    runtime = PoolRuntime.create(parse_spec("fleet", "pool", document, None), document)
+    assert provider.forecaster_for(runtime) is None
+    assert provider.forecaster_for(runtime) is None  # looked up again, not cached as absent
+    unreachable.dispose()
