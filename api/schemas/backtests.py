@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas.common import OptionalFloat
+from api.schemas.inputs import PlainText
 from decision.policies import POLICY_NAMES
 
 # The registry's names (decision.policies), so the API accepts every policy the backtest runs.
@@ -19,7 +20,7 @@ class BacktestSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    trace: str = Field(
+    trace: PlainText = Field(
         min_length=3,
         max_length=200,
         pattern=r"^[a-z0-9_-]+:[A-Za-z0-9_.:-]+$",
@@ -51,7 +52,7 @@ class BacktestSpec(BaseModel):
     price_per_replica_hour: float = Field(default=1.0, ge=0, le=1e6)
     min_replicas: int = Field(default=0, ge=0, le=100_000)
     max_replicas: int | None = Field(default=None, ge=1, le=100_000)
-    demand_column: str | None = Field(default=None, min_length=1, max_length=200)
+    demand_column: PlainText | None = Field(default=None, min_length=1, max_length=200)
     scale: float = Field(default=1.0, gt=0, le=1e9)
 
     @model_validator(mode="after")
