@@ -59,6 +59,24 @@ def test_control_characters_in_the_body_are_422(client: TestClient) -> None:
 
 
 @POSTGRES_ONLY
+@pytest.mark.parametrize(
+    ("member", "field"),
+    [
+        ('"sla": NaN', "body.sla"),
+        ('"scale": Infinity', "body.scale"),
+        ('"seed": 1e400', "body.seed"),
+    ],
+)
+def test_numbers_json_cannot_carry_are_422(client: TestClient, member: str, field: str) -> None:
+    # Python's JSON parser takes NaN and Infinity; no HTTP client library sends them.
+    raw = f'{{"trace": "fisher:container999", {member}}}'.encode()
+    response = client.post(
+        "/api/v1/backtests", content=raw, headers={**ADMIN, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422 and response.json()["error"]["field"] == field
+
+
+@POSTGRES_ONLY
 def test_unicode_that_is_printable_is_accepted(client: TestClient) -> None:
     response = client.get("/api/v1/pools", params={"namespace": "été-😀"}, headers=READ)
     assert response.status_code == 200 and response.json()["items"] == []
