@@ -21,7 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from controller.backtest import defaults
-from controller.cli.trace_options import TraceArgument, parse_step, with_trace_options
+from controller.cli.trace_options import TraceArgument, parse_duration, with_trace_options
 from controller.errors import BadUsage
 from controller.series import Series
 from controller.traces import TraceOptions
@@ -140,7 +140,9 @@ def backtest(
         policies=tuple(name.strip() for name in policy.split(",") if name.strip()),
         capacity_per_replica=capacity_per_replica,
         peak_replicas=peak_replicas or None,
-        provisioning_delay=parse_step(provisioning_delay),
+        provisioning_delay=parse_duration(
+            provisioning_delay, "--provisioning-delay", allow_zero=True
+        ),
         sla=sla,
         train_fraction=train_fraction,
         sweep=sweep,
@@ -152,6 +154,8 @@ def backtest(
     )
     if model is not None and not model.exists():
         raise BadUsage(f"--model {model}: no such file or folder")
+    if report is not None and report.exists() and not report.is_dir():
+        raise BadUsage(f"--report {report}: is a file; give a folder (made if missing)")
     settings = get_settings()
     engine = create_engine_for(settings.database_url)
     require_current_schema(engine)
