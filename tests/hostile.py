@@ -37,6 +37,20 @@ CANONICAL_JSON: tuple[Any, ...] = tuple(
 )
 # How numbers look on a command line or in a query string when they are not numbers.
 NUMBER_GARBAGE: tuple[str, ...] = ("inf", "-inf", "nan", "1e400", "-0", "1_000", "0x1f", "١٢")
+# The canonical values as a shell hands them over (no NUL: it ends a C string), fewer
+# since each costs a whole command; `[/x]` is markup to a rich console.
+CANONICAL_ARGUMENTS: tuple[str, ...] = (
+    "",
+    "banana",
+    "\x1b[2J\n",
+    "[/x]",
+    "-1",
+    "0",
+    "inf",
+    "nan",
+    "1e400",
+    str(2**64),
+)
 
 
 def texts() -> st.SearchStrategy[str]:
@@ -77,6 +91,11 @@ def numbers() -> st.SearchStrategy[int | float]:
 def number_texts() -> st.SearchStrategy[str]:
     """Numbers as text, and text that only looks like a number."""
     return st.one_of(numbers().map(str), st.sampled_from(NUMBER_GARBAGE))
+
+
+def arguments() -> st.SearchStrategy[str]:
+    """What a shell can pass as an option's value: `parameter_values()` without NUL."""
+    return parameter_values().map(lambda value: value.replace("\x00", ""))
 
 
 def parameter_values() -> st.SearchStrategy[str]:

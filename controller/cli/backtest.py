@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -30,10 +31,11 @@ from decision.policies import POLICY_NAMES
 if TYPE_CHECKING:
     from controller.backtest.protocol import CaseOutcome
 
-console = Console(highlight=False)
+# No markup: the table's title and the notes hold the trace's and files' names.
+console = Console(highlight=False, markup=False)
 if not console.is_terminal:
     # Piped or captured output has no width to fit: keep the table's rows unwrapped.
-    console = Console(highlight=False, width=200)
+    console = Console(highlight=False, markup=False, width=200)
 status = Console(stderr=True, highlight=False)
 
 
@@ -53,7 +55,7 @@ class ProgressReporter:
         return lambda count: self.progress.advance(task_id, count)
 
     def note(self, message: str) -> None:
-        self.progress.console.print(f"[dim]{message}[/dim]")
+        self.progress.console.print(f"[dim]{escape(message)}[/dim]")
 
 
 def _decision_step(series: Series, options: TraceOptions) -> Series:
@@ -183,8 +185,8 @@ def backtest(
     console.print(_table(outcome.case, trace, series))
     for note in outcome.notes:
         console.print(f"note: {note}", soft_wrap=True)
-    console.print(f"report: {page}", soft_wrap=True, markup=False)
-    console.print(outcome.case.line(), soft_wrap=True, markup=False)
+    console.print(f"report: {page}", soft_wrap=True)
+    console.print(outcome.case.line(), soft_wrap=True)
 
 
 def _table(case: CaseOutcome, trace: str, series: Series) -> Table:

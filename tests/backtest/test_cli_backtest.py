@@ -131,6 +131,8 @@ def test_an_unmigrated_state_store_is_refused_before_any_work(
         ("--seed", "-1", "--seed -1 is out of range; give a number from 0 to 2147483647"),
         ("--scale", "inf", "--scale inf is out of range"),
         ("--fill-gaps", str(2**70), "--fill-gaps 1180591620717411303424 is out of range"),
+        ("--policy", "[/x]", "--policy: unknown [/x]"),
+        ("--model", "nowhere\n", "--model nowhere\\n: no such file or folder"),
     ],
 )
 def test_a_bad_option_value_is_one_line_naming_it_before_any_work(

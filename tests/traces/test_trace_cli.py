@@ -51,6 +51,7 @@ def test_inspect_with_trace_options_writes_a_plot(
     ("argv", "code", "message"),
     [
         (["trace", "inspect", "nothing:1"], 1, "error: unknown trace 'nothing:1'"),
+        (["trace", "inspect", "[/x]"], 1, "error: unknown trace '[/x]'"),  # not rich markup
         (["trace", "inspect", "fisher:container1", "--step", "soon"], 2, "not a duration"),
         (["trace", "inspect", "csv:/no/such.csv", "--demand-column", "x"], 1, "no such file"),
     ],
