@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.deps import ApiContext, parse_tokens
@@ -26,6 +27,7 @@ Authenticate with `Authorization: Bearer <token>`, a token of `HARMONY_API_TOKEN
 Tokens written there as `admin:TOKEN` may also POST (start backtests, retrain).
 Errors have one shape: `{"error": {"status", "code", "message", "field", "problems"}}`.
 """
+DOCS_ASSETS = "/vendor/docs"
 
 
 def create_app(
@@ -50,11 +52,16 @@ def create_app(
         app_version = version("harmony-autoscaler")
     except PackageNotFoundError:
         app_version = "0+unknown"
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from files the fastapi-offline package
+    # ships, not from a CDN, so they work in an air-gapped cluster; no validator badge
+    # either (it would call validator.swagger.io).
+    app = FastAPIOffline(
         title="Harmony",
         version=app_version,
         description=DESCRIPTION,
         lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.harmony = ApiContext(
         settings=settings,

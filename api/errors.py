@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas.common import ErrorBody, ErrorResponse, FieldProblem
+from api.schemas.inputs import escape_control_characters
 from controller.errors import HarmonyError
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,9 @@ def field_name(location: tuple[Any, ...] | list[Any]) -> str:
         if isinstance(part, int):
             name += f"[{part}]"
         else:
-            name += f".{part}" if name else str(part)
+            # an unknown body key is the client's text: keep the message on one line
+            text = escape_control_characters(str(part))
+            name += f".{text}" if name else text
     return name or "request"
 
 

@@ -10,13 +10,14 @@ thread otherwise). Progress is written to the run's
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -89,7 +90,8 @@ class BacktestJobs:
         deadline = None if timeout is None else time.monotonic() + timeout
         for future in list(self._futures):
             left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            future.exception(timeout=left)
+            with contextlib.suppress(CancelledError):  # shut down before it ran: nothing to wait
+                future.exception(timeout=left)
         self._futures = [f for f in self._futures if not f.done()]
 
     def shutdown(self) -> None:

@@ -12,16 +12,34 @@ from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from api.errors import ApiError
+from api.schemas.inputs import has_control_characters, time_in_bounds
 
 RowT = TypeVar("RowT")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MAX_ID = 2**63 - 1  # the largest BIGINT
 
 
 def encode_cursor(*parts: str | int) -> str:
     raw = json.dumps(list(parts), separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _not_ours() -> ApiError:
+    return ApiError(
+        422, "not a cursor this API returned; pass `next_cursor` unchanged", "query.cursor"
+    )
+
+
+def _plausible(part: object, kind: type) -> bool:
+    # A cursor is client input: its parts reach the database, so they get the same
+    # bounds as any parameter (no NUL in text, ids that fit a BIGINT).
+    if type(part) is not kind:
+        return False
+    if isinstance(part, str):
+        return not has_control_characters(part)
+    return isinstance(part, int) and 0 <= part <= MAX_ID
 
 
 def decode_cursor(cursor: str, kinds: tuple[type, ...]) -> list[str | int]:
@@ -34,11 +52,9 @@ def decode_cursor(cursor: str, kinds: tuple[type, ...]) -> list[str | int]:
     if (
         not isinstance(parts, list)
         or len(parts) != len(kinds)
-        or not all(type(part) is kind for part, kind in zip(parts, kinds, strict=True))
+        or not all(_plausible(part, kind) for part, kind in zip(parts, kinds, strict=True))
     ):
-        raise ApiError(
-            422, "not a cursor this API returned; pass `next_cursor` unchanged", "query.cursor"
-        )
+        raise _not_ours()
     return parts
 
 
@@ -52,19 +68,13 @@ def decode_time_cursor(cursor: str) -> tuple[dt.datetime, int]:
         at = dt.datetime.fromisoformat(str(at_text))
     except ValueError:
         at = None
-    if at is None or at.tzinfo is None:
-        raise ApiError(
-            422, "not a cursor this API returned; pass `next_cursor` unchanged", "query.cursor"
-        )
+    if at is None or not time_in_bounds(at):
+        raise _not_ours()
     return at, int(row_id)
 
 
 def check_range(since: dt.datetime | None, until: dt.datetime | None) -> None:
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise ApiError(
-                422, f"{name} needs a time zone, e.g. 2024-05-01T00:00:00Z", f"query.{name}"
-            )
+    """`since` not after `until` (each is an `ApiTime`: aware and in bounds)."""
     if since is not None and until is not None and since > until:
         raise ApiError(422, "since must not be after until", "query.since")
 

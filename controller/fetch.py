@@ -2,8 +2,9 @@
 
 `harmony trace fetch gentd26` fetches GenTD26's request trace (what `make run` replays)
 from Alibaba's public clusterdata repository into `<data_dir>/traces/`, the folder the
-trace loaders read when `../shared/data` is absent. The file is verified against the
-SHA-256 pinned here before it is kept (gzip-compressed, as the loaders expect).
+trace loaders read when HARMONY_DATA_DIR is set or `../shared/data` is absent. The file
+is verified against the SHA-256 pinned here before it is kept (gzip-compressed, as the
+loaders expect).
 """
 
 from __future__ import annotations

@@ -49,8 +49,12 @@ def shared_data() -> Path:
 def _fresh_settings(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
-    """Each test reads settings anew, with the data directory in a temporary folder."""
+    """Each test reads settings anew, with the data directory in a temporary folder
+    whose `traces` is the shared data."""
     data_dir = tmp_path_factory.mktemp("harmony-data")
+    if SHARED_DATA.is_dir():
+        # HARMONY_DATA_DIR wins over ../shared/data, so the traces are linked in
+        (data_dir / "traces").symlink_to(SHARED_DATA, target_is_directory=True)
     monkeypatch.setenv("HARMONY_DATA_DIR", str(data_dir))
     monkeypatch.setenv("HARMONY_MODEL_DIR", str(data_dir / "models"))
     monkeypatch.setenv("HARMONY_DATABASE_URL", f"sqlite:///{data_dir / 'harmony.db'}")

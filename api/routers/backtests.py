@@ -13,6 +13,7 @@ from api.errors import ApiError
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from api.schemas.backtests import BacktestCaseOut, BacktestRunOut, BacktestSpec, Progress
 from api.schemas.common import Page, error_responses
+from api.schemas.inputs import PlainText
 from controller.state.models import BacktestRun, RunStatus
 
 router = APIRouter(
@@ -100,7 +101,7 @@ def create_backtest(
 def list_backtests(
     db: DbSession,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[PlainText | None, Query(max_length=512)] = None,
 ) -> Page[BacktestRunOut]:
     """Backtest runs, newest first."""
     query = select(BacktestRun).options(selectinload(BacktestRun.results))

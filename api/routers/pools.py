@@ -23,6 +23,7 @@ from api.pagination import (
 from api.savings import RecordedDecision, compute_savings
 from api.schemas.backtests import RetrainOut
 from api.schemas.common import Page, error_responses
+from api.schemas.inputs import ApiTime, PlainText
 from api.schemas.pools import (
     ActionOut,
     DecisionOut,
@@ -43,12 +44,12 @@ router = APIRouter(
 )
 
 K8S_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
-Namespace = Annotated[str, Path(max_length=253, pattern=K8S_NAME, description="Namespace.")]
-Name = Annotated[str, Path(max_length=253, pattern=K8S_NAME, description="Pool name.")]
+Namespace = Annotated[PlainText, Path(max_length=253, pattern=K8S_NAME, description="Namespace.")]
+Name = Annotated[PlainText, Path(max_length=253, pattern=K8S_NAME, description="Pool name.")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")]
-Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of a page.")]
-Since = Annotated[dt.datetime | None, Query(description="From this time (inclusive, with zone).")]
-Until = Annotated[dt.datetime | None, Query(description="Until this time (exclusive, with zone).")]
+Cursor = Annotated[PlainText | None, Query(max_length=512, description="`next_cursor` of a page.")]
+Since = Annotated[ApiTime | None, Query(description="From this time (inclusive, with zone).")]
+Until = Annotated[ApiTime | None, Query(description="Until this time (exclusive, with zone).")]
 DEFAULT_RANGE = dt.timedelta(hours=24)
 MAX_RANGE = dt.timedelta(days=31)
 
@@ -76,7 +77,9 @@ def _range(
 @router.get("", response_model=Page[PoolSummary])
 def list_pools(
     db: DbSession,
-    namespace: Annotated[str | None, Query(max_length=253, description="Only this one.")] = None,
+    namespace: Annotated[
+        PlainText | None, Query(max_length=253, description="Only this one.")
+    ] = None,
     include_deleted: bool = False,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,

@@ -8,10 +8,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas.common import OptionalFloat
+from api.schemas.inputs import PlainText
+from controller.backtest import defaults as limits
 from decision.policies import POLICY_NAMES
 
 # The registry's names (decision.policies), so the API accepts every policy the backtest runs.
 PolicyName = Literal[POLICY_NAMES]  # type: ignore[valid-type]
+# The bounds `harmony backtest` checks too (controller.backtest.defaults).
+MAX_SECONDS = limits.MAX_DURATION.total_seconds()
 
 
 class BacktestSpec(BaseModel):
@@ -19,7 +23,7 @@ class BacktestSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    trace: str = Field(
+    trace: PlainText = Field(
         min_length=3,
         max_length=200,
         pattern=r"^[a-z0-9_-]+:[A-Za-z0-9_.:-]+$",
@@ -33,13 +37,16 @@ class BacktestSpec(BaseModel):
         max_length=6,
     )
     sla: float = Field(default=0.01, gt=0, lt=1, description="Shortfall-rate target ε.")
-    capacity_per_replica: float = Field(default=1.0, gt=0, le=1e9)
+    capacity_per_replica: float = Field(default=1.0, gt=0, le=limits.MAX_CAPACITY_PER_REPLICA)
     peak_replicas: int | None = Field(
-        default=32, ge=1, le=100_000, description="Scale the demand so its peak needs this many."
+        default=32,
+        ge=1,
+        le=limits.MAX_REPLICAS,
+        description="Scale the demand so its peak needs this many.",
     )
-    provisioning_delay_seconds: float = Field(default=600.0, ge=0, le=86_400)
+    provisioning_delay_seconds: float = Field(default=600.0, ge=0, le=MAX_SECONDS)
     step_seconds: float | None = Field(
-        default=None, gt=0, le=86_400, description="Resample the trace; null: its own step."
+        default=None, gt=0, le=MAX_SECONDS, description="Resample the trace; null: its own step."
     )
     train_fraction: float = Field(default=0.5, gt=0, lt=1)
     sweep: bool = Field(
@@ -47,12 +54,12 @@ class BacktestSpec(BaseModel):
         description="Also search each policy's knob on the test period (hindsight frontier).",
     )
     num_samples: int = Field(default=100, ge=1, le=1000)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
-    price_per_replica_hour: float = Field(default=1.0, ge=0, le=1e6)
-    min_replicas: int = Field(default=0, ge=0, le=100_000)
-    max_replicas: int | None = Field(default=None, ge=1, le=100_000)
-    demand_column: str | None = Field(default=None, min_length=1, max_length=200)
-    scale: float = Field(default=1.0, gt=0, le=1e9)
+    seed: int = Field(default=0, ge=0, le=limits.MAX_SEED)
+    price_per_replica_hour: float = Field(default=1.0, ge=0, le=limits.MAX_PRICE_PER_REPLICA_HOUR)
+    min_replicas: int = Field(default=0, ge=0, le=limits.MAX_REPLICAS)
+    max_replicas: int | None = Field(default=None, ge=1, le=limits.MAX_REPLICAS)
+    demand_column: PlainText | None = Field(default=None, min_length=1, max_length=200)
+    scale: float = Field(default=1.0, gt=0, le=limits.MAX_SCALE)
 
     @model_validator(mode="after")
     def _bounds(self) -> BacktestSpec:

@@ -12,3 +12,13 @@ PROVISIONING_DELAY = dt.timedelta(minutes=10)
 SLA = 0.01
 TRAIN_FRACTION = 0.5
 SAMPLES = 100
+
+# What `harmony backtest` and the API's backtests accept at most: past these no pool is
+# real, and the simulation's arithmetic or memory would overflow.
+MAX_REPLICAS = 100_000
+MAX_CAPACITY_PER_REPLICA = 1e9
+MAX_SCALE = 1e9
+MAX_PRICE_PER_REPLICA_HOUR = 1e6
+MAX_SAMPLES = 10_000
+MAX_SEED = 2**31 - 1
+MAX_DURATION = dt.timedelta(days=1)  # the longest --step or --provisioning-delay

@@ -39,6 +39,7 @@ from controller.backtest.protocol import (
 )
 from controller.backtest.replay import CaseResult, forecasts_needed
 from controller.backtest.scenario import Scenario
+from controller.bounds import require_between
 from controller.errors import BadUsage, HarmonyError
 from controller.series import Series
 from decision.policies import POLICY_NAMES
@@ -97,16 +98,34 @@ class BacktestConfig:
             raise BadUsage(f"--train-fraction must be in (0, 1), got {self.train_fraction}")
         if not 0 < self.sla < 1:
             raise BadUsage(f"--sla must be in (0, 1), e.g. 0.01, got {self.sla}")
-        if not self.capacity_per_replica > 0:
-            raise BadUsage("--capacity-per-replica must be positive")
-        if self.peak_replicas is not None and self.peak_replicas < 1:
-            raise BadUsage("--peak-replicas must be >= 1 (or 0 to keep the trace's scale)")
-        if self.max_replicas is not None and self.max_replicas < max(self.min_replicas, 1):
-            raise BadUsage("--max-replicas must be >= 1 and >= the minimum replicas")
-        if self.provisioning_delay < dt.timedelta(0):
-            raise BadUsage("--provisioning-delay must be >= 0")
-        if not 1 <= self.num_samples <= 10_000:
-            raise BadUsage("--samples must be between 1 and 10000")
+        self._check_pool()
+        delay = self.provisioning_delay
+        if not dt.timedelta(0) <= delay <= defaults.MAX_DURATION:
+            raise BadUsage(
+                f"--provisioning-delay {delay.total_seconds():g}s is out of range; give a "
+                f"duration from 0s to {defaults.MAX_DURATION.days}d"
+            )
+        require_between("--samples", self.num_samples, 1, defaults.MAX_SAMPLES)
+        require_between("--seed", self.seed, 0, defaults.MAX_SEED)
+
+    def _check_pool(self) -> None:
+        require_between(
+            "--capacity-per-replica",
+            self.capacity_per_replica,
+            0,
+            defaults.MAX_CAPACITY_PER_REPLICA,
+            above_low=True,
+        )
+        if self.peak_replicas is not None:
+            # 0 on the command line keeps the trace's scale (None here)
+            require_between("--peak-replicas", self.peak_replicas, 1, defaults.MAX_REPLICAS)
+        require_between("--min-replicas", self.min_replicas, 0, defaults.MAX_REPLICAS)
+        if self.max_replicas is not None:
+            lowest = max(self.min_replicas, 1)
+            require_between("--max-replicas", self.max_replicas, lowest, defaults.MAX_REPLICAS)
+        require_between(
+            "--price", self.price_per_replica_hour, 0, defaults.MAX_PRICE_PER_REPLICA_HOUR
+        )
 
     def to_dict(self) -> dict[str, Any]:
         document = dataclasses.asdict(self)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,7 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from controller.backtest import defaults
-from controller.cli.trace_options import TraceArgument, parse_step, with_trace_options
+from controller.cli.trace_options import TraceArgument, parse_duration, with_trace_options
 from controller.errors import BadUsage
 from controller.series import Series
 from controller.traces import TraceOptions
@@ -30,10 +31,11 @@ from decision.policies import POLICY_NAMES
 if TYPE_CHECKING:
     from controller.backtest.protocol import CaseOutcome
 
-console = Console(highlight=False)
+# No markup: the table's title and the notes hold the trace's and files' names.
+console = Console(highlight=False, markup=False)
 if not console.is_terminal:
     # Piped or captured output has no width to fit: keep the table's rows unwrapped.
-    console = Console(highlight=False, width=200)
+    console = Console(highlight=False, markup=False, width=200)
 status = Console(stderr=True, highlight=False)
 
 
@@ -53,7 +55,7 @@ class ProgressReporter:
         return lambda count: self.progress.advance(task_id, count)
 
     def note(self, message: str) -> None:
-        self.progress.console.print(f"[dim]{message}[/dim]")
+        self.progress.console.print(f"[dim]{escape(message)}[/dim]")
 
 
 def _decision_step(series: Series, options: TraceOptions) -> Series:
@@ -140,7 +142,9 @@ def backtest(
         policies=tuple(name.strip() for name in policy.split(",") if name.strip()),
         capacity_per_replica=capacity_per_replica,
         peak_replicas=peak_replicas or None,
-        provisioning_delay=parse_step(provisioning_delay),
+        provisioning_delay=parse_duration(
+            provisioning_delay, "--provisioning-delay", allow_zero=True
+        ),
         sla=sla,
         train_fraction=train_fraction,
         sweep=sweep,
@@ -152,6 +156,8 @@ def backtest(
     )
     if model is not None and not model.exists():
         raise BadUsage(f"--model {model}: no such file or folder")
+    if report is not None and report.exists() and not report.is_dir():
+        raise BadUsage(f"--report {report}: is a file; give a folder (made if missing)")
     settings = get_settings()
     engine = create_engine_for(settings.database_url)
     require_current_schema(engine)
@@ -179,8 +185,8 @@ def backtest(
     console.print(_table(outcome.case, trace, series))
     for note in outcome.notes:
         console.print(f"note: {note}", soft_wrap=True)
-    console.print(f"report: {page}", soft_wrap=True, markup=False)
-    console.print(outcome.case.line(), soft_wrap=True, markup=False)
+    console.print(f"report: {page}", soft_wrap=True)
+    console.print(outcome.case.line(), soft_wrap=True)
 
 
 def _table(case: CaseOutcome, trace: str, series: Series) -> Table:

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from controller.backtest import defaults
@@ -114,7 +115,7 @@ def demo(
     train_rows = len(series) // 2
     if train_rows + cycles > len(series):
         cycles = len(series) - train_rows
-    with console.status(f"training the forecaster on {train_rows} steps of {trace}"):
+    with console.status(escape(f"training the forecaster on {train_rows} steps of {trace}")):
         model = train_on_history(
             series,
             train_rows,

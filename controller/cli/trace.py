@@ -9,6 +9,7 @@ from typing import Annotated
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from controller.cli.trace_options import TraceArgument, with_trace_options
@@ -17,11 +18,12 @@ from controller.series import Series
 from controller.traces import TraceOptions, load_trace, trace_data_root, trace_kinds
 
 app = typer.Typer(help="Inspect the workload traces.", no_args_is_help=True)
-console = Console(highlight=False)
+# No markup: trace names, file names and column names are the user's text (`[/x]` too).
+console = Console(highlight=False, markup=False)
 if not console.is_terminal:
     # Piped or captured output has no width to fit: keep the table's rows unwrapped.
-    console = Console(highlight=False, width=200)
-status_console = Console(stderr=True, highlight=False)
+    console = Console(highlight=False, markup=False, width=200)
+status_console = Console(stderr=True, highlight=False, markup=False)
 
 
 @app.command("list")
@@ -47,14 +49,15 @@ def inspect(
     ] = None,
 ) -> None:
     """Print a trace's indicators, levels, span, step, gaps and statistics."""
-    with status_console.status(f"loading {trace}"):
+    # a status line is always markup to rich, whatever the console says
+    with status_console.status(escape(f"loading {trace}")):
         series = load_trace(trace, trace_options)
     console.print(summary_line(series))
     console.print(indicator_table(series))
     for note in series.notes:
         console.print(f"note: {note}")
     if plot is not None:
-        with status_console.status(f"plotting to {plot}"):
+        with status_console.status(escape(f"plotting to {plot}")):
             write_plot(series, plot)
         console.print(f"plot written to {plot}")
 

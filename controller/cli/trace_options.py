@@ -14,14 +14,18 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import inspect
+import math
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import pandas as pd
 import typer
 
+from controller.backtest.defaults import MAX_DURATION, MAX_SCALE
+from controller.bounds import require_between
 from controller.errors import BadUsage
 from controller.traces import TraceOptions, trace_kinds
+from controller.traces.frames import MAX_GRID_STEPS
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -93,20 +97,39 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {
 }
 
 
-def parse_step(text: str) -> dt.timedelta:
-    """`30s`, `1min`, `10min`, `1h`, `1d` or a number of seconds."""
+def parse_duration(text: str, option: str, *, allow_zero: bool = False) -> dt.timedelta:
+    """`30s`, `1min`, `10min`, `1h`, `1d` or a number of seconds, at most `MAX_DURATION`;
+    a BadUsage naming `option` otherwise."""
+    seconds = _seconds(text, option)
+    duration = None
+    # checked as seconds first: a timedelta of 1e20 s or of infinity does not exist
+    if (seconds >= 0 if allow_zero else seconds > 0) and seconds <= MAX_DURATION.total_seconds():
+        duration = dt.timedelta(seconds=seconds)
+    if duration is None or not (duration or allow_zero):  # 1e-300 s rounds to 0
+        lowest = "from 0s" if allow_zero else "above 0s"
+        raise BadUsage(
+            f"{option} {text!r} is out of range; give a duration {lowest} to "
+            f"{MAX_DURATION.days}d, e.g. 30s, 10min, 1h"
+        )
+    return duration
+
+
+def _seconds(text: str, option: str) -> float:
     try:
         seconds = float(text)
     except ValueError:
         try:
-            seconds = pd.Timedelta(text).total_seconds()
-        except ValueError:
-            raise BadUsage(
-                f"--step {text!r} is not a duration; write e.g. 30s, 1min, 10min, 1h"
-            ) from None
-    if not seconds > 0:
-        raise BadUsage(f"--step {text!r} must be positive")
-    return dt.timedelta(seconds=seconds)
+            seconds = float(pd.Timedelta(text).total_seconds())
+        except (ValueError, OverflowError):
+            seconds = math.nan
+    if math.isnan(seconds):  # `nan`, and `NaT` or an empty value to pandas
+        raise BadUsage(f"{option} {text!r} is not a duration; write e.g. 30s, 1min, 10min, 1h")
+    return seconds
+
+
+def parse_step(text: str) -> dt.timedelta:
+    """The value of `--step`."""
+    return parse_duration(text, "--step")
 
 
 def build_trace_options(
@@ -118,8 +141,8 @@ def build_trace_options(
     raw_counters: bool = False,
     fill_gaps: int = 0,
 ) -> TraceOptions:
-    if not scale > 0:
-        raise BadUsage(f"--scale {scale:g} must be positive")
+    require_between("--scale", scale, 0, MAX_SCALE, above_low=True)
+    require_between("--fill-gaps", fill_gaps, 0, MAX_GRID_STEPS)
     return TraceOptions(
         step=parse_step(step) if step is not None else None,
         demand_column=demand_column,

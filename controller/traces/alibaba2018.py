@@ -27,7 +27,7 @@ import pandas as pd
 
 from controller.errors import HarmonyError
 from controller.series import Aggregation, Indicator, Series
-from controller.traces.frames import bin_on_grid, numeric_column, read_table
+from controller.traces.frames import bin_on_grid, check_grid_size, numeric_column, read_table
 from controller.traces.options import TraceOptions
 from controller.traces.paths import trace_file
 from controller.traces.registry import TraceKind, register
@@ -77,6 +77,7 @@ def load_machines(argument: str, options: TraceOptions) -> Series:
     chosen = _select(argument, meta)
     step_seconds = (options.step or DEFAULT_STEP).total_seconds()
     origin = float(np.floor(usage["time_stamp"].min() / step_seconds) * step_seconds)
+    check_grid_size(usage["time_stamp"].max() - origin, step_seconds)
     size = int((usage["time_stamp"].max() - origin) // step_seconds) + 1
 
     cores = meta.set_index("machine_id")["cpu_num"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,10 +11,26 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from controller.errors import HarmonyError
+from controller.errors import BadUsage, HarmonyError
 from controller.series import Aggregation
 
 FloatArray = npt.NDArray[np.float64]
+# The most rows a trace's grid may have: 11 days at 1 s, or 19 years at 10 min. A finer
+# grid takes gigabytes (a --step of 1 ms over a month would be 2.7 billion rows).
+MAX_GRID_STEPS = 1_000_000
+
+
+def check_grid_size(span_seconds: float, step_seconds: float) -> None:
+    """BadUsage when a grid over `span_seconds` at `step_seconds` has over MAX_GRID_STEPS rows."""
+    steps = span_seconds / step_seconds
+    if steps < MAX_GRID_STEPS:  # NaN or infinity fail too
+        return
+    finest = math.ceil(span_seconds / (MAX_GRID_STEPS - 1))
+    raise BadUsage(
+        f"a {step_seconds:g} s step makes {steps + 1:,.0f} grid steps over the trace's "
+        f"{span_seconds / 86400:.1f} days, more than MAX_GRID_STEPS = {MAX_GRID_STEPS:,}; "
+        f"pass a --step of {finest}s or more"
+    )
 
 
 def read_table(path: Path, **read_csv_args: object) -> pd.DataFrame:
@@ -124,6 +141,7 @@ def place_on_grid(
     The times must increase and lie on `first time + k * step`.
     """
     require_increasing(seconds, path, column)
+    check_grid_size(seconds[-1] - seconds[0], step_seconds)
     offsets = (seconds - seconds[0]) / step_seconds
     index = np.round(offsets).astype(np.int64)
     off_grid = np.abs(offsets - index) > 1e-6
@@ -151,6 +169,7 @@ def bin_on_grid(
     of a column is NaN there (a gap, not a zero).
     """
     origin = np.floor(seconds.min() / step_seconds) * step_seconds
+    check_grid_size(seconds.max() - origin, step_seconds)
     bins = np.floor((seconds - origin) / step_seconds).astype(np.int64)
     size = int(bins.max()) + 1
     grid = np.full((size, values.shape[1]), np.nan)

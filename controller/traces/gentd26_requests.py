@@ -23,6 +23,7 @@ import numpy.typing as npt
 from controller.errors import HarmonyError
 from controller.series import Aggregation, Indicator, Series
 from controller.traces.frames import (
+    check_grid_size,
     numeric_column,
     read_table,
     require_columns,
@@ -105,6 +106,7 @@ def busy_seconds_per_step(
     """
     ends = starts + durations
     origin = float(np.floor(starts.min() / step_seconds) * step_seconds)
+    check_grid_size(ends.max() - origin, step_seconds)
     size = int(np.ceil((ends.max() - origin) / step_seconds)) or 1
     edges = origin + step_seconds * np.arange(size + 1, dtype=np.float64)
     busy_until: npt.NDArray[np.float64] = _accumulated(np.sort(starts), edges)

@@ -13,13 +13,15 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 def trace_data_root() -> Path:
     """The folder holding `fisher/`, `alibaba-gentd26/` and `alibaba-2018/`.
 
-    `<repo>/../shared/data` when it exists (a development checkout next to the shared
-    data), else `<data_dir>/traces` from the settings (`HARMONY_DATA_DIR`).
+    `<data_dir>/traces` when `HARMONY_DATA_DIR` is set: an explicit setting wins.
+    Otherwise `<repo>/../shared/data` when it exists (a development checkout next to the
+    shared data), else `<data_dir>/traces` of the default data directory.
     """
+    settings = get_settings()
     shared = _REPO_ROOT.parent / "shared" / "data"
-    if shared.is_dir():
+    if "data_dir" not in settings.model_fields_set and shared.is_dir():
         return shared
-    return get_settings().data_dir / "traces"
+    return settings.data_dir / "traces"
 
 
 def trace_file(relative: str) -> Path:

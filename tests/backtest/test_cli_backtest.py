@@ -116,3 +116,46 @@ def test_an_unmigrated_state_store_is_refused_before_any_work(
     error = capsys.readouterr().err
     assert code == 1
     assert "harmony db upgrade" in error
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--max-replicas", "-1", "--max-replicas -1 is out of range; give a number from 1"),
+        ("--price", "-1", "--price -1 is out of range; give a number from 0 to 1e+06"),
+        ("--price", "nan", "--price nan is out of range"),
+        ("--step", "inf", "--step 'inf' is out of range; give a duration above 0s to 1d"),
+        ("--provisioning-delay", "1e20", "--provisioning-delay '1e20' is out of range"),
+        ("--provisioning-delay", "banana", "--provisioning-delay 'banana' is not a duration"),
+        ("--capacity-per-replica", "inf", "--capacity-per-replica inf is out of range"),
+        ("--seed", "-1", "--seed -1 is out of range; give a number from 0 to 2147483647"),
+        ("--scale", "inf", "--scale inf is out of range"),
+        ("--fill-gaps", str(2**70), "--fill-gaps 1180591620717411303424 is out of range"),
+        ("--policy", "[/x]", "--policy: unknown [/x]"),
+        ("--model", "nowhere\n", "--model nowhere\\n: no such file or folder"),
+    ],
+)
+def test_a_bad_option_value_is_one_line_naming_it_before_any_work(
+    option: str, value: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The state store is not even migrated: the options are judged first.
+    code = main(["backtest", "fisher:container1", option, value])
+    error = capsys.readouterr().err.strip()
+    assert code == 2, error
+    assert error.startswith(f"error: {message}")
+    assert len(error.splitlines()) == 1 and "Traceback" not in error
+
+
+def test_a_zero_provisioning_delay_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["backtest", "fisher:container1", "--provisioning-delay", "0"])
+    assert code == 1  # past the options, refused for the unmigrated state store
+    assert "harmony db upgrade" in capsys.readouterr().err
+
+
+def test_a_report_folder_that_is_a_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    taken = tmp_path / "report"
+    taken.write_text("")
+    assert main(["backtest", "fisher:container1", "--report", str(taken)]) == 2
+    assert "is a file; give a folder" in capsys.readouterr().err

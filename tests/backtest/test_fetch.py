@@ -96,8 +96,8 @@ def test_offline_cli_prints_one_line_with_the_place_for_the_file(
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    # Make the loaders' data root the (empty) data dir, as in a checkout without shared data.
-    monkeypatch.setattr("controller.fetch.trace_data_root", lambda: tmp_path / "nothing")
+    # An (empty) data dir of its own, as on a machine without the shared data.
+    monkeypatch.setenv("HARMONY_DATA_DIR", str(tmp_path / "empty"))
     code = main(["trace", "fetch", "gentd26", "--base-url", f"http://127.0.0.1:{port}"])
     error = capsys.readouterr().err.strip()
     assert code == 1

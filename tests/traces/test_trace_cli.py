@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from controller.cli.main import main
 from controller.cli.trace_options import parse_step, with_trace_options
 from controller.errors import BadUsage
 from controller.traces import TraceOptions
+from controller.traces.frames import MAX_GRID_STEPS, check_grid_size
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -49,6 +51,7 @@ def test_inspect_with_trace_options_writes_a_plot(
     ("argv", "code", "message"),
     [
         (["trace", "inspect", "nothing:1"], 1, "error: unknown trace 'nothing:1'"),
+        (["trace", "inspect", "[/x]"], 1, "error: unknown trace '[/x]'"),  # not rich markup
         (["trace", "inspect", "fisher:container1", "--step", "soon"], 2, "not a duration"),
         (["trace", "inspect", "csv:/no/such.csv", "--demand-column", "x"], 1, "no such file"),
     ],
@@ -89,5 +92,29 @@ def test_with_trace_options_hands_one_trace_options_to_any_command() -> None:
 def test_parse_step() -> None:
     assert parse_step("10min") == dt.timedelta(minutes=10)
     assert parse_step("90") == dt.timedelta(seconds=90)
-    with pytest.raises(BadUsage, match="must be positive"):
+    with pytest.raises(BadUsage, match=r"--step '0s' is out of range; give a duration above 0s"):
         parse_step("0s")
+
+
+@pytest.mark.parametrize("trace", ["gentd26:requests", "alibaba2018:machines"])
+def test_a_step_grid_over_the_maximum_is_refused_before_it_is_allocated(
+    trace: str, shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tracemalloc.start()
+    try:
+        code, _, err = run(["trace", "inspect", trace, "--step", "0.001"], capsys)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert code == 2
+    assert f"more than MAX_GRID_STEPS = {MAX_GRID_STEPS:,}; pass a --step of" in err
+    assert err.strip().count("\n") == 0
+    assert peak < 512 * 2**20  # a 1 ms grid over these traces would be gigabytes
+
+
+def test_check_grid_size_states_the_finest_step() -> None:
+    check_grid_size(span_seconds=(MAX_GRID_STEPS - 2) * 60.0, step_seconds=60.0)
+    with pytest.raises(BadUsage, match=r"1,000,001 grid steps .* pass a --step of 61s or more"):
+        check_grid_size(span_seconds=MAX_GRID_STEPS * 60.0, step_seconds=60.0)
+    with pytest.raises(BadUsage, match="MAX_GRID_STEPS"):
+        check_grid_size(span_seconds=86_400.0, step_seconds=1e-300)

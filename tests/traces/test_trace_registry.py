@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from controller.errors import HarmonyError
-from controller.settings import get_settings
+from controller.settings import default_data_dir
 from controller.traces import TraceOptions, load_trace, paths, trace_data_root
 
 
@@ -45,10 +45,35 @@ def test_a_step_that_is_no_multiple_is_refused(shared_data: Path) -> None:
         load_trace("fisher:container1", TraceOptions(step=dt.timedelta(minutes=15)))
 
 
-def test_data_root_falls_back_to_the_data_dir(
+@pytest.fixture
+def beside_shared_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A checkout at tmp_path/repo with an (empty) shared data folder beside it."""
+    shared = tmp_path / "shared" / "data"
+    shared.mkdir(parents=True)
+    monkeypatch.setattr(paths, "_REPO_ROOT", tmp_path / "repo")
+    return shared
+
+
+def test_an_explicit_data_dir_wins_over_shared_data_beside_the_checkout(
+    beside_shared_data: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    mine = tmp_path / "mine"
+    monkeypatch.setenv("HARMONY_DATA_DIR", str(mine))
+    assert trace_data_root() == mine / "traces"
+    with pytest.raises(HarmonyError, match=f"not found under {mine / 'traces'}"):
+        load_trace("fisher:container1")
+
+
+def test_shared_data_beside_the_checkout_is_used_when_no_data_dir_is_set(
+    beside_shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HARMONY_DATA_DIR")
+    assert trace_data_root() == beside_shared_data
+
+
+def test_data_root_falls_back_to_the_default_data_dir(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    monkeypatch.delenv("HARMONY_DATA_DIR")
     monkeypatch.setattr(paths, "_REPO_ROOT", tmp_path / "repo")
-    assert trace_data_root() == get_settings().data_dir / "traces"
-    with pytest.raises(HarmonyError, match=r"trace file fisher/container1.csv.gz not found under"):
-        load_trace("fisher:container1")
+    assert trace_data_root() == default_data_dir() / "traces"
