@@ -52,6 +52,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
+from bench.options import add_smoke_option, parse_with_smoke
 from controller.state import migrate
 from controller.state.db import create_engine_for, make_session_factory
 from controller.state.models import Action, ActionResult, Base, DecisionRecord, ForecastRecord, Pool
@@ -360,20 +361,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to drive")
     parser.add_argument("--reuse", action="store_true", help="keep an already seeded database")
     parser.add_argument("--workers", type=int, default=2, help="`harmony api --workers`")
-    args = parser.parse_args(argv)
-    dataset = Dataset(DATABASE, pools=POOLS, days=DAYS)
+    add_smoke_option(parser)
+    args, size = parse_with_smoke(parser, argv, rate=20.0, seconds=2.0, workers=1)
+    if args.reuse and size.smoke:
+        parser.error("--smoke seeds a database of its own and drops it; --reuse cannot keep it")
+    # A smoke run's database is named by process, so that test runs side by side never
+    # share one, and dropped at the end.
+    dataset = Dataset(
+        DATABASE + (f"_smoke_{os.getpid()}" if size.smoke else ""),
+        pools=size.pick(full=POOLS, smoke=3),
+        days=size.pick(full=DAYS, smoke=1),
+    )
     print(
         f"B5 api_load: PostgreSQL database {dataset.database}, {dataset.pools} pools x "
         f"{dataset.days} days of 1-minute decisions, seed {SEED}; GET /api/v1/pools, "
         f"/pools/{{ns}}/{{name}}, .../decisions, .../actions in equal shares, open loop at "
         f"{args.rate:g} req/s for {args.seconds:g} s on loopback, `harmony api --workers "
-        f"{args.workers}`; command: python -m bench.api_load"
+        f"{args.workers}`; command: python -m bench.api_load{size.flag}"
     )
-    if not args.reuse:
-        seed(dataset)
-    explain(dataset)
-    with serving(dataset, args.workers) as base:
-        latencies, errors = asyncio.run(drive(base, args.rate, args.seconds, dataset.pools))
+    try:
+        if not args.reuse:
+            seed(dataset)
+        explain(dataset)
+        with serving(dataset, args.workers) as base:
+            latencies, errors = asyncio.run(drive(base, args.rate, args.seconds, dataset.pools))
+    finally:
+        if size.smoke:
+            _drop_database(dataset.database)
     p50, p99 = np.percentile(latencies, [50, 99])
     print(f"requests={len(latencies)} max_ms={max(latencies):.1f}")
     print(f"api rps={args.rate:g} p50_ms={p50:.1f} p99_ms={p99:.1f} errors={errors}")
