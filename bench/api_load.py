@@ -331,9 +331,13 @@ def serving(dataset: Dataset, workers: int) -> Iterator[str]:
         "HARMONY_API_TOKENS": TOKEN,
         "HARMONY_LOG_LEVEL": "WARNING",
     }
-    # `python -m` serves this checkout's code, as the benchmark runs it; the `harmony`
-    # script serves whichever checkout the environment was installed from.
-    command = [sys.executable, "-m", "controller.cli.main", "api", "--host", "127.0.0.1"]
+    # This checkout's `harmony api` (the `harmony` script runs whichever checkout the
+    # environment was installed from), started from `-c`: uvicorn's spawned workers
+    # re-import a `__main__` module or script, here the whole CLI, and on a busy machine
+    # that outlasts the 5 s they have to answer its first health check, so they are
+    # killed and restarted forever.
+    cli = "import sys; from controller.cli.main import main; sys.exit(main())"
+    command = [sys.executable, "-c", cli, "api", "--host", "127.0.0.1"]
     server = subprocess.Popen(
         [*command, "--port", str(port), "--workers", str(workers)], env=environment
     )
