@@ -35,7 +35,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.options import add_flow_transform_option
+from bench.options import (
+    SMOKE_SAMPLES,
+    RunSize,
+    add_flow_transform_option,
+    add_smoke_option,
+    parse_with_smoke,
+)
 from controller.backtest.protocol import CaseOutcome, format_ratio
 from controller.backtest.runner import BacktestConfig, prepare_trace, run_backtest
 from controller.series import Series
@@ -47,6 +53,9 @@ SLA = 0.01
 SEED = 0
 DELAY = dt.timedelta(minutes=10)
 POOL_SIZES = (8, 32, 128)
+# --smoke: Harmony, two baselines with knobs and the oracle take every path of the protocol
+# and the headline; each other policy's knob searches would add seconds.
+SMOKE_POLICIES = ("harmony", "hpa", "buffer", "oracle")
 
 
 @dataclass(frozen=True)
@@ -67,13 +76,13 @@ TRACES = (
 
 
 def config_for(
-    samples: int, flow_transform: FlowTransformKind | None, sweep: bool = True
+    samples: int, flow_transform: FlowTransformKind | None, run_size: RunSize, sweep: bool = True
 ) -> BacktestConfig:
-    forecaster = ForecasterConfig(max_train_seconds=None, seed=SEED)
+    forecaster = run_size.forecaster(ForecasterConfig(max_train_seconds=None, seed=SEED))
     if flow_transform is not None:
         forecaster = forecaster.replace(flow_transform=flow_transform)
     return BacktestConfig(
-        policies=POLICY_NAMES,
+        policies=SMOKE_POLICIES if run_size.smoke else POLICY_NAMES,
         provisioning_delay=DELAY,
         sla=SLA,
         train_fraction=0.5,
@@ -90,13 +99,17 @@ def config_for(
 
 
 def run_trace(
-    trace: Trace, sizes: Sequence[int], samples: int, flow_transform: FlowTransformKind | None
+    trace: Trace,
+    sizes: Sequence[int],
+    samples: int,
+    flow_transform: FlowTransformKind | None,
+    run_size: RunSize,
 ) -> list[tuple[dict, str]]:
     """Every pool size of one trace: (case document, printed lines)."""
     torch.set_num_threads(1)
     started = time.perf_counter()
-    config = config_for(samples, flow_transform)
-    series = trace.load()
+    config = config_for(samples, flow_transform, run_size)
+    series = run_size.series(trace.load())
     prepared = prepare_trace(series, config)
     prepared_seconds = time.perf_counter() - started
     out = []
@@ -171,13 +184,15 @@ def headline(cases: list[dict]) -> str:
     )
 
 
-def drift(samples: int) -> None:
-    series = load_trace("gentd26:requests", TraceOptions(step=dt.timedelta(minutes=5)))
+def drift(samples: int, run_size: RunSize) -> None:
+    series = run_size.series(
+        load_trace("gentd26:requests", TraceOptions(step=dt.timedelta(minutes=5)))
+    )
     values = series.values.copy()
     half = len(series) // 2
     values[half:, series.demand_index] *= 1.5
     shifted = series.with_values(values, note=f"demand x1.5 from row {half} on (drift case)")
-    config = config_for(samples, None, sweep=False)
+    config = config_for(samples, None, run_size, sweep=False)
     config = dataclasses.replace(config, policies=("harmony",), peak_replicas=32)
     outcome = run_backtest(shifted, config)
     harmony = outcome.case.policies["harmony"].deployed
@@ -189,14 +204,14 @@ def drift(samples: int) -> None:
     print(f"drift shortfall_test={harmony.metrics.shortfall_rate:.3f}", flush=True)
 
 
-def speed(samples: int, flow_transform: FlowTransformKind) -> None:
+def speed(samples: int, flow_transform: FlowTransformKind, run_size: RunSize) -> None:
     """B4's backtest line: forecasting and replay times of 30 days at 1-minute steps."""
     from controller.backtest.forecasts import forecast_origins, train_on_history
     from controller.backtest.replay import run_case
     from controller.backtest.runner import delay_in_steps, pool_factor, pool_spec, scale_demand
     from controller.backtest.scenario import Scenario
 
-    history, decided = 2000, 30 * 24 * 60
+    history, decided = 2000, run_size.pick(full=30 * 24 * 60, smoke=6 * 60)
     trace = load_trace("gentd26:requests", TraceOptions())
     repeats = -(-(history + decided) // len(trace))
     series = trace.with_values(
@@ -209,8 +224,10 @@ def speed(samples: int, flow_transform: FlowTransformKind) -> None:
     model = train_on_history(
         series,
         history,
-        ForecasterConfig(
-            horizon=delay_steps + 1, max_train_seconds=30, flow_transform=flow_transform
+        run_size.forecaster(
+            ForecasterConfig(
+                horizon=delay_steps + 1, max_train_seconds=30, flow_transform=flow_transform
+            )
         ),
     )
     started = time.perf_counter()
@@ -241,7 +258,7 @@ def speed(samples: int, flow_transform: FlowTransformKind) -> None:
     parts = " ".join(f"{name}={seconds:.1f}" for name, seconds in replay_seconds.items())
     print(f"  replay seconds per policy: {parts}", flush=True)
     print(
-        f"backtest_speed days=30 step=60s samples={samples} steps={decided} "
+        f"backtest_speed days={decided / (24 * 60):g} step=60s samples={samples} steps={decided} "
         f"flow_transform={flow_transform} threads={torch.get_num_threads()} "
         f"forecast_s={forecast_seconds:.1f} harmony_replay_s={replay_seconds['harmony']:.1f} "
         f"harmony_total_s={forecast_seconds + replay_seconds['harmony']:.1f} "
@@ -269,10 +286,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--drift", action="store_true", help="also the +50%% level-shift case")
     parser.add_argument("--speed", action="store_true", help="only B4's 30-day backtest timing")
     add_flow_transform_option(parser)
-    args = parser.parse_args(argv)
+    add_smoke_option(parser)
+    args, run_size = parse_with_smoke(parser, argv, cases="fisher1:8", samples=SMOKE_SAMPLES)
     if args.speed:
         print(f"B4 backtest speed: seed={SEED} data=../shared/data command={' '.join(sys.argv)}")
-        speed(args.samples, args.flow_transform)
+        speed(args.samples, args.flow_transform, run_size)
         return
     wanted: dict[str, list[int]] = {}
     for item in filter(None, (part.strip() for part in args.cases.split(","))):
@@ -297,7 +315,7 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
             futures = [
-                pool.submit(run_trace, trace, sizes, args.samples, args.flow_transform)
+                pool.submit(run_trace, trace, sizes, args.samples, args.flow_transform, run_size)
                 for trace, sizes in plan
             ]
             for future in futures:
@@ -306,12 +324,14 @@ def main(argv: list[str] | None = None) -> None:
                     cases.append(document)
     else:
         for trace, sizes in plan:
-            for document, text in run_trace(trace, sizes, args.samples, args.flow_transform):
+            for document, text in run_trace(
+                trace, sizes, args.samples, args.flow_transform, run_size
+            ):
                 print(text, flush=True)
                 cases.append(document)
     print(f"seconds_total={time.perf_counter() - started:.0f}", flush=True)
     if args.drift:
-        drift(args.samples)
+        drift(args.samples, run_size)
     print(headline(cases), flush=True)
 
 

@@ -23,7 +23,14 @@ import time
 import numpy as np
 import torch
 
-from bench.options import add_flow_transform_option
+from bench.options import (
+    SMOKE_CONTEXT,
+    SMOKE_SAMPLES,
+    RunSize,
+    add_flow_transform_option,
+    add_smoke_option,
+    parse_with_smoke,
+)
 from controller.traces import TraceOptions, load_trace
 from forecaster import ForecasterConfig, train_forecaster
 from forecaster.baselines import LastValueBaseline
@@ -37,8 +44,10 @@ def minmax(values: np.ndarray, fit_rows: int) -> np.ndarray:
     return (values - low) / span
 
 
-def run_container(number: int, context: int, samples: int, config: ForecasterConfig) -> dict:
-    series = load_trace(f"fisher:container{number}", TraceOptions(raw_counters=True))
+def run_container(
+    number: int, context: int, samples: int, config: ForecasterConfig, size: RunSize
+) -> dict:
+    series = size.series(load_trace(f"fisher:container{number}", TraceOptions(raw_counters=True)))
     rows = len(series)
     scaled = minmax(series.values, int(rows * 0.7))
     times = series.timestamps()
@@ -84,7 +93,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--head", choices=["flow", "gaussian"], default="flow")
     add_flow_transform_option(parser)
-    args = parser.parse_args(argv)
+    add_smoke_option(parser)
+    args, size = parse_with_smoke(
+        parser, argv, context=SMOKE_CONTEXT, containers="1", samples=SMOKE_SAMPLES
+    )
     if "-" in args.containers:
         first, last = (int(part) for part in args.containers.split("-"))
         numbers = list(range(first, last + 1))
@@ -93,13 +105,15 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     # MinMax-scaled values are zero at the training minimum by construction, not at a
     # physical bound, and go below it in the test part: no sample floor, for either model.
-    config = ForecasterConfig(
-        context_length=args.context,
-        horizon=1,
-        head=args.head,
-        flow_transform=args.flow_transform,
-        seed=args.seed,
-        sample_floor="none",
+    config = size.forecaster(
+        ForecasterConfig(
+            context_length=args.context,
+            horizon=1,
+            head=args.head,
+            flow_transform=args.flow_transform,
+            seed=args.seed,
+            sample_floor="none",
+        )
     )
     print(
         f"B1 fisher: data ../shared/data/fisher containers {numbers}, raw 11 indicators, "
@@ -107,12 +121,12 @@ def main(argv: list[str] | None = None) -> None:
         f"point = mean of {4 * args.samples} samples, "
         f"seed={args.seed}, head={args.head}, flow_transform={args.flow_transform}; "
         f"command: python -m bench.fisher "
-        f"--context {args.context}",
+        f"--context {args.context}{size.flag}",
         flush=True,
     )
     results = []
     for number in numbers:
-        result = run_container(number, args.context, args.samples, config)
+        result = run_container(number, args.context, args.samples, config, size)
         results.append(result)
         print(
             f"container{number}: mse={result['mse']:.4f} "

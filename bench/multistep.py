@@ -27,7 +27,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.options import add_flow_transform_option
+from bench.options import (
+    SMOKE_SAMPLES,
+    RunSize,
+    add_flow_transform_option,
+    add_smoke_option,
+    parse_with_smoke,
+)
 from bench.tail_baselines import TailTask, baseline_quantiles, conformalised
 from controller.traces import TraceOptions, load_trace
 from forecaster import ForecasterConfig, train_forecaster
@@ -89,7 +95,7 @@ def flow_log_likelihood_gain(model: Forecaster, task: TailTask) -> float:
 
 
 def evaluate_series(
-    series: Series, samples: int, seed: int, flow_transform: FlowTransformKind
+    series: Series, samples: int, seed: int, flow_transform: FlowTransformKind, size: RunSize
 ) -> dict[str, TailScore]:
     rows = len(series.values)
     step = float(series.times[1] - series.times[0])
@@ -110,12 +116,14 @@ def evaluate_series(
     quantiles = baseline_quantiles(task, series.context, seed)
     # Trained to early stopping, not to a time budget: the figures do not depend on how
     # busy the machine was.
-    config = ForecasterConfig(
-        context_length=series.context,
-        horizon=task.horizon,
-        seed=seed,
-        flow_transform=flow_transform,
-        max_train_seconds=None,
+    config = size.forecaster(
+        ForecasterConfig(
+            context_length=series.context,
+            horizon=task.horizon,
+            seed=seed,
+            flow_transform=flow_transform,
+            max_train_seconds=None,
+        )
     )
     model = train_forecaster(
         task.values[:train_end, None], series.times[:train_end], [1], config, names=["demand"]
@@ -144,13 +152,15 @@ def evaluate_series(
     return results
 
 
-def load_series(containers: int) -> list[Series]:
+def load_series(containers: int, size: RunSize) -> list[Series]:
     series = []
     for number in range(1, containers + 1):
-        fisher = load_trace(f"fisher:container{number}", TraceOptions())
-        series.append(Series(fisher.name, fisher.column("load"), fisher.timestamps(), 144))
-    gentd = load_trace("gentd26:requests", TraceOptions(step=dt.timedelta(minutes=5)))
-    series.append(Series(gentd.name, gentd.column("gpu_seconds"), gentd.timestamps(), 288))
+        fisher = size.series(load_trace(f"fisher:container{number}", TraceOptions()))
+        context = size.context(144)
+        series.append(Series(fisher.name, fisher.column("load"), fisher.timestamps(), context))
+    gentd = size.series(load_trace("gentd26:requests", TraceOptions(step=dt.timedelta(minutes=5))))
+    context = size.context(288)
+    series.append(Series(gentd.name, gentd.column("gpu_seconds"), gentd.timestamps(), context))
     return series
 
 
@@ -160,7 +170,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     add_flow_transform_option(parser)
-    args = parser.parse_args(argv)
+    add_smoke_option(parser)
+    args, size = parse_with_smoke(parser, argv, containers=1, samples=SMOKE_SAMPLES)
     torch.set_num_threads(1)
     lead, window = round(LEAD_SECONDS / 60), round(WINDOW_SECONDS / 60)
     print(
@@ -168,12 +179,12 @@ def main(argv: list[str] | None = None) -> None:
         f"minutes ahead; fisher container1..{args.containers} load (10 min, L=144) and "
         f"gentd26:requests gpu_seconds (5 min, L=288); split 70/10/20, S={args.samples}, "
         f"seed={args.seed}, flow_transform={args.flow_transform}; "
-        f"command: python -m bench.multistep",
+        f"command: python -m bench.multistep{size.flag}",
         flush=True,
     )
     ratios, coverages = [], []
-    for series in load_series(args.containers):
-        results = evaluate_series(series, args.samples, args.seed, args.flow_transform)
+    for series in load_series(args.containers, size):
+        results = evaluate_series(series, args.samples, args.seed, args.flow_transform, size)
         baselines = {k: v.pinball for k, v in results.items() if not k.startswith("harmony")}
         best = min(baselines, key=lambda key: baselines[key])
         ratio = results["harmony"].pinball / baselines[best]

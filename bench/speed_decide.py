@@ -15,6 +15,7 @@ figure is noisy.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
@@ -22,6 +23,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from bench.options import add_smoke_option, parse_with_smoke
 from decision import InFlight, PoolObservation, PoolSpec, make_policy
 
 SAMPLES = 1000
@@ -31,7 +33,9 @@ REPEATS = 300
 SEED = 0
 
 
-def time_decisions(spec: PoolSpec, samples: np.ndarray, observation: PoolObservation) -> float:
+def time_decisions(
+    spec: PoolSpec, samples: np.ndarray, observation: PoolObservation, repeats: int
+) -> float:
     """Median milliseconds of one decide() call."""
     policy = make_policy("harmony", spec)
     rng = np.random.default_rng(SEED + 1)
@@ -39,7 +43,7 @@ def time_decisions(spec: PoolSpec, samples: np.ndarray, observation: PoolObserva
         policy.decide(observation, samples)
         policy.observe(float(samples[rng.integers(SAMPLES), spec.provisioning_delay_steps]))
     timings = []
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         # Untimed, as in a cycle: the realised step before each decision updates the
         # calibration, so nothing it caches between updates is reused.
         policy.observe(float(samples[rng.integers(SAMPLES), spec.provisioning_delay_steps]))
@@ -49,7 +53,11 @@ def time_decisions(spec: PoolSpec, samples: np.ndarray, observation: PoolObserva
     return statistics.median(timings) * 1000.0
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.speed_decide", description=__doc__)
+    add_smoke_option(parser)
+    _, size = parse_with_smoke(parser, argv)
+    repeats = size.pick(full=REPEATS, smoke=5)
     rng = np.random.default_rng(SEED)
     mean_path = 120.0 + 40.0 * np.sin(np.linspace(0.0, np.pi, HORIZON))
     samples = mean_path * np.exp(0.15 * rng.standard_normal((SAMPLES, HORIZON)))
@@ -67,15 +75,15 @@ def main() -> None:
         price_per_replica_hour=2.5,
     )
     heaviest = replace(base, decision_window_steps=None, shortfall_penalty_per_unit_hour=10.0)
-    print("command: python -m bench.speed --decide")
+    print(f"command: python -m bench.speed --decide{size.flag}")
     print(
         f"data: synthetic log-normal demand samples, seed {SEED}; S={SAMPLES} H={HORIZON} "
-        f"candidates 0..{MAX_REPLICAS}; median of {REPEATS} decide() calls"
+        f"candidates 0..{MAX_REPLICAS}; median of {repeats} decide() calls"
     )
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}")
-    default_ms = time_decisions(base, samples, observation)
+    default_ms = time_decisions(base, samples, observation, repeats)
     print(f"default window (step t+2), no penalty: ms={default_ms:.3f}")
-    heavy_ms = time_decisions(heaviest, samples, observation)
+    heavy_ms = time_decisions(heaviest, samples, observation, repeats)
     print(
         "window t+2..t+23, penalty (expected cost of every count from the SLA minimum "
         f"to {MAX_REPLICAS}): ms={heavy_ms:.3f}"

@@ -18,6 +18,7 @@ loop: its query time is the source's, not the operator's.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import datetime as dt
 import os
@@ -32,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bench.options import add_smoke_option, parse_with_smoke
 
 POOLS = 500
 CYCLES = 3
@@ -129,7 +132,12 @@ def _database() -> tuple[str, Any]:
     return f"{label}", (engine, drop)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.speed_operator", description=__doc__)
+    add_smoke_option(parser)
+    _, size = parse_with_smoke(parser, argv)
+    pools, cycles = size.pick(full=POOLS, smoke=4), size.pick(full=CYCLES, smoke=2)
+
     import torch
     from kubernetes import client as k8s
 
@@ -156,7 +164,7 @@ def main() -> None:
             sys.executable,
             "-c",
             "from bench.speed_operator import serve_kmock; "
-            f"serve_kmock({str(port_file)!r}, {POOLS})",
+            f"serve_kmock({str(port_file)!r}, {pools})",
         ],
     )
     try:
@@ -166,10 +174,11 @@ def main() -> None:
             time.sleep(0.1)
         url = port_file.read_text()
         store, (engine, drop) = _database()
-        traces = [load_trace(f"fisher:container{n}", TraceOptions()) for n in range(1, 11)]
+        containers = range(1, min(pools, 10) + 1)
+        traces = [load_trace(f"fisher:container{n}", TraceOptions()) for n in containers]
         start = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)  # replayed time of each trace's first row
         clock = ManualClock(start + STEP * 200)
-        config = ForecasterConfig(context_length=144, horizon=12)
+        config = size.forecaster(ForecasterConfig(context_length=144, horizon=12))
         model = Forecaster(
             config,
             [1],
@@ -181,7 +190,7 @@ def main() -> None:
         actuator = KubernetesScaleActuator(k8s.ApiClient(configuration), clock)
         runtimes: list[PoolRuntime] = []
         sources: dict[str, TraceReplaySource] = {}
-        for number in range(POOLS):
+        for number in range(pools):
             spec = {
                 "target": {"apiVersion": "apps/v1", "kind": "Deployment", "name": f"pool-{number}"},
                 "capacityPerReplica": 10.0,
@@ -192,7 +201,7 @@ def main() -> None:
                 "mode": "Enforce",
                 "indicators": [{"name": "load", "query": "load", "demand": True}],
                 "prometheus": {"url": "http://unused"},
-                "model": {"contextSteps": 144, "horizonSteps": 12},
+                "model": {"contextSteps": config.context_length, "horizonSteps": 12},
             }
             pool = parse_spec("bench", f"pool-{number}", spec, None)
             runtimes.append(PoolRuntime.create(pool, spec))
@@ -220,8 +229,9 @@ def main() -> None:
             num_samples=SAMPLES,
         )
         print(
-            f"B4 operator speed: {POOLS} PoolAutoscalers (Deployments on kmock over loopback), "
-            f"S={SAMPLES}, L=144, H=12, fisher containers 1-10 replayed as demand, "
+            f"B4 operator speed: {pools} PoolAutoscalers (Deployments on kmock over loopback), "
+            f"S={SAMPLES}, L={config.context_length}, H=12, fisher containers "
+            f"1-{len(traces)} replayed as demand, "
             f"state store {store}, torch threads 1, seed {SEED}"
         )
         writer = StatusWriter(k8s.ApiClient(configuration))
@@ -241,7 +251,7 @@ def main() -> None:
         handler_threads = min(32, (os.cpu_count() or 1) + 4)  # asyncio.to_thread's pool
         durations: list[float] = []
         with ThreadPoolExecutor(max_workers=handler_threads) as handlers:
-            for cycle in range(CYCLES):
+            for cycle in range(cycles):
                 began = time.perf_counter()
                 outcomes = run_cycle(runtimes, deps)
                 decided = time.perf_counter()
@@ -256,9 +266,9 @@ def main() -> None:
                 )
                 clock.advance(STEP)
         rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print("  command: python -m bench.speed --operator")
+        print(f"  command: python -m bench.speed --operator{size.flag}")
         print(
-            f"operator pools={POOLS} cycle_s={statistics.median(durations):.2f} "
+            f"operator pools={pools} cycle_s={statistics.median(durations):.2f} "
             f"rss_mib={rss_mib:.0f}"
         )
         engine.dispose()
