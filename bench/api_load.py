@@ -66,6 +66,7 @@ SEED = 20240501
 START = dt.datetime(2024, 4, 1, tzinfo=dt.UTC)
 MINUTE = dt.timedelta(minutes=1)
 ACTION_EVERY = 30  # minutes
+CONNECTIONS = 200
 
 
 @dataclass(frozen=True)
@@ -292,14 +293,19 @@ async def drive(base: str, rate: float, seconds: float, pools: int) -> tuple[lis
     latencies: list[float] = []
     errors = 0
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
+    # Requests beyond the connections wait here, their wait counted in their latency, not
+    # in httpx's pool: it scans every queued request against every connection at each
+    # send and answer, so once the server falls behind the client spins and stops sending.
+    free = asyncio.Semaphore(CONNECTIONS)
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=10) as http:
 
         async def one(path: str, record: bool) -> None:
             nonlocal errors
             began = time.perf_counter()
             try:
-                response = await http.get(path)
+                async with free:
+                    response = await http.get(path)
                 ok = response.status_code == 200
             except httpx.HTTPError:
                 ok = False
