@@ -208,8 +208,9 @@ def _status_response(status: int, reason: str, message: str) -> web.Response:
     return web.json_response(body, status=status)
 
 
-def declare_resources(mock: SoakEmulator) -> None:
-    """What the operator and kopf look up: the CRD, Deployments, Leases, Events."""
+def declare_resources(mock: kmock.KubernetesEmulator) -> None:
+    """What the operator looks up on any emulator: the CRD, Deployments and Leases (the
+    operator tests' fixture adds Events and Nodes, which it stores)."""
     mock.resources[CRD] = kmock.ResourceInfo(
         kind="PoolAutoscaler",
         namespaced=True,

@@ -34,14 +34,13 @@ import pytest
 import pytest_asyncio
 import yaml
 
+from bench.soak.kube import CRD, DEPLOYMENTS, declare_resources
 from tests.conftest import PostgresServer
 from tests.operator.helpers import PERIOD, square_wave
 from tests.prometheus import RunningPrometheus, free_port, start_prometheus
 
 E2E_STEP = dt.timedelta(seconds=2)
 NAMESPACE = "fleet"
-CRD = "autoscaling.harmony.dev/v1alpha1/poolautoscalers"
-DEPLOYMENTS = "apps/v1/deployments"
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -167,22 +166,7 @@ async def _nudge_pools(mock: Any, url: str) -> None:
 @pytest_asyncio.fixture
 async def kube(tmp_path: Path) -> AsyncIterator[Kube]:
     async with VersionedEmulator() as mock, kmock.Server(mock) as server:
-        mock.resources[CRD] = kmock.ResourceInfo(
-            kind="PoolAutoscaler",
-            namespaced=True,
-            subresources={"status"},
-            shortnames={"pas"},
-            verbs={"get", "list", "watch", "patch"},
-        )
-        mock.resources[DEPLOYMENTS] = kmock.ResourceInfo(
-            kind="Deployment",
-            namespaced=True,
-            subresources={"scale", "status"},
-            verbs={"get", "list", "watch", "patch"},
-        )
-        mock.resources["coordination.k8s.io/v1/leases"] = kmock.ResourceInfo(
-            kind="Lease", namespaced=True, verbs={"get", "create", "patch"}
-        )
+        declare_resources(mock)
         mock.resources["v1/events"] = kmock.ResourceInfo(
             kind="Event", namespaced=True, verbs={"create"}
         )
