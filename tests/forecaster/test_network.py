@@ -75,15 +75,24 @@ def test_the_last_stage_lets_the_demand_level_read_every_level() -> None:
     assert stage_masks([1, 1], demand_reads_all=True)[0] == [1]  # one level: no extra stage
 
 
+def _tokens_before_and_after_a_level_3_change(
+    encoder: HierarchicalEncoder,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The encoder's tokens for `_inputs()` and for the same with indicator 1 (level 3)
+    perturbed."""
+    context, calendar = _inputs()
+    changed = context.clone()
+    changed[:, :, 1] += 5.0 * torch.randn_like(changed[:, :, 1])
+    before = encoder(normalise_context(context, 0.01), calendar)
+    after = encoder(normalise_context(changed, 0.01), calendar)
+    return before, after
+
+
 def test_with_the_last_stage_a_finer_level_reaches_the_demand_only() -> None:
     encoder = HierarchicalEncoder(
         TINY.replace(calendar=False, demand_reads_all=True), LEVELS
     ).eval()
-    context, calendar = _inputs()
-    changed = context.clone()
-    changed[:, :, 1] += 5.0 * torch.randn_like(changed[:, :, 1])  # a level-3 indicator
-    before = encoder(normalise_context(context, 0.01), calendar)
-    after = encoder(normalise_context(changed, 0.01), calendar)
+    before, after = _tokens_before_and_after_a_level_3_change(encoder)
     levels = torch.tensor(LEVELS)
     assert not torch.allclose(before[:, levels == 1], after[:, levels == 1])
     assert torch.equal(before[:, levels == 2], after[:, levels == 2])
@@ -106,10 +115,7 @@ def test_a_token_never_receives_information_from_a_finer_level() -> None:
         TINY.replace(calendar=False, demand_reads_all=False), LEVELS
     ).eval()
     context, calendar = _inputs()
-    changed = context.clone()
-    changed[:, :, 1] += 5.0 * torch.randn_like(changed[:, :, 1])  # a level-3 indicator
-    before = encoder(normalise_context(context, 0.01), calendar)
-    after = encoder(normalise_context(changed, 0.01), calendar)
+    before, after = _tokens_before_and_after_a_level_3_change(encoder)
     levels = torch.tensor(LEVELS)
     assert torch.equal(before[:, levels < 3], after[:, levels < 3])
     assert not torch.allclose(before[:, levels == 3], after[:, levels == 3])
