@@ -82,11 +82,16 @@ def conformal_shift(residuals: FloatArray, level: float) -> float:
     return float(finite[rank - 1])
 
 
-def conformalised(task: TailTask, predict: Callable[[IntArray], FloatArray]) -> FloatArray:
-    """`predict` at the test origins, shifted by its residual quantile on calibration."""
+def calibration_shift(task: TailTask, predict: Callable[[IntArray], FloatArray]) -> float:
+    """The conformal correction of `predict`: its residual quantile on calibration."""
     calibration = task.calibration_origins()
     residuals = task.window_max(calibration) - predict(calibration)
-    return predict(task.test_origins()) + conformal_shift(residuals, task.level)
+    return conformal_shift(residuals, task.level)
+
+
+def conformalised(task: TailTask, predict: Callable[[IntArray], FloatArray]) -> FloatArray:
+    """`predict` at the test origins, shifted by its residual quantile on calibration."""
+    return predict(task.test_origins()) + calibration_shift(task, predict)
 
 
 def seasonal_naive(task: TailTask) -> FloatArray:
