@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from decision.engine import DemandAnalysis, as_sample_cube
+from decision.engine import analyse, as_sample_cube
 from decision.errors import InvalidDecisionInput, require_own_state
 from decision.reasons import ReasonContext, reason
 from decision.safety import apply_safety_rules, clip_to_bounds
@@ -45,7 +45,7 @@ def build_decision(
     """A baseline's Decision; with samples, the figures of its choice under the forecast."""
     figures: dict[str, float] = {}
     if samples is not None:
-        analysis = DemandAnalysis(samples, observation, spec)
+        analysis = analyse(samples, observation, spec)
         probability, upper = analysis.shortfall_probability(replicas)
         figures = {
             "shortfall_probability": probability,
@@ -181,7 +181,7 @@ class HeadroomPolicy:
         if demand_samples is None:
             raise InvalidDecisionInput("the headroom policy needs demand samples (a forecast)")
         point = as_sample_cube(demand_samples, spec).mean(axis=0, keepdims=True)
-        analysis = DemandAnalysis(point * (1.0 + self.knob), observation, spec)
+        analysis = analyse(point * (1.0 + self.knob), observation, spec)
         wanted = analysis.covering_all()
         safety = apply_safety_rules(wanted, observation, spec, self._history)
         keep = spec.stabilization_steps - 1
@@ -221,7 +221,7 @@ class OraclePolicy(_StatelessPolicy):
     def decide(self, observation: PoolObservation, demand_samples: FloatArray | None) -> Decision:
         if demand_samples is None:
             raise InvalidDecisionInput("the oracle policy needs the true future demand [1, H]")
-        analysis = DemandAnalysis(demand_samples, observation, self.spec)
+        analysis = analyse(demand_samples, observation, self.spec)
         wanted = analysis.covering_all()
         replicas, binding = bounded(wanted, observation, self.spec)
         why = "" if binding else "they exactly cover the true demand"

@@ -56,11 +56,16 @@ class ShortfallBudget:
 
     def update(self, short: bool) -> None:
         """Add one observed step: `short` when demand exceeded the usable capacity."""
+        self.update_share(float(short), 1.0)
+
+    def update_share(self, missed: float, weight: float) -> None:
+        """Add one outcome of a work-weighted SLA: `missed` of `weight` (both relative to
+        the typical weight) was late; the long-run late share is then driven to ε."""
         bound = math.log(self.max_factor)
-        moved = self.log_factor + self.rate * (self.sla_epsilon - float(short))
+        moved = self.log_factor + self.rate * (self.sla_epsilon * weight - missed)
         self.log_factor = min(max(moved, 0.0), bound)
         self.steps += 1
-        self.shortfalls += int(short)
+        self.shortfalls += int(missed > 0)
 
     def target(self) -> float:
         """The shortfall rate to plan for: m * ε, below 0.5."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from decision.errors import InvalidDecisionInput
+from decision.queue import queue_requirements
 from decision.shortfall import (
     StepShortfall,
     ceil_replicas,
@@ -33,7 +34,14 @@ from decision.shortfall import (
     usable_replicas,
 )
 from decision.tail import TailFit, fit_tail
-from decision.types import BindingConstraint, FloatArray, IntArray, PoolObservation, PoolSpec
+from decision.types import (
+    BindingConstraint,
+    FloatArray,
+    IntArray,
+    PoolObservation,
+    PoolSpec,
+    SlaKind,
+)
 
 
 def as_sample_cube(samples: FloatArray, spec: PoolSpec, what: str = "demand_samples") -> FloatArray:
@@ -230,3 +238,75 @@ def plan_replicas(analysis: DemandAnalysis, epsilon: float) -> Plan:
     if cheapest == lowest:
         return Plan(wanted, binding, sla_replicas, kept)
     return Plan(cheapest, BindingConstraint.cost, sla_replicas, kept)
+
+
+class QueueAnalysis(DemandAnalysis):
+    """DemandAnalysis for the queue SLA: a sample falls short at r when some work arriving
+    in the decision window (horizon steps d .. stop - 1) waits longer than the pool's max
+    delay behind the backlog observed now and the work of the steps before it
+    (decision.queue), beyond what no count could prevent. Waits need the capacity of the
+    steps after the arrivals, not their demand: the forecast horizon stays as for the
+    shortfall SLA. A scale-down reaches the window's work through the backlog it leaves
+    ahead of it, so nothing is kept apart for the steps before the delay."""
+
+    def __init__(self, samples: FloatArray, observation: PoolObservation, spec: PoolSpec) -> None:
+        super().__init__(samples, observation, spec)
+        wait_steps = spec.max_delay_steps
+        arrivals = self.window[:, :, 0] / spec.planning_capacity[0]
+        backlog = observation.backlog / float(spec.planning_capacity[0])
+        largest = max(spec.max_replicas, self.total)
+        ready = ready_replicas_by_step(
+            observation.replicas_usable, observation.in_flight, self.stop + wait_steps
+        )
+        self.sorted_requirements = np.sort(
+            queue_requirements(
+                arrivals, backlog, ready, self.total, self.delay, wait_steps, largest, self.delay
+            )
+        )
+        # What the calibration compares with: the same paths with every replica usable
+        # from now on (no in-flight effects), as for the shortfall SLA.
+        self.sorted_planned = np.sort(
+            queue_requirements(
+                arrivals,
+                backlog,
+                np.full(self.stop + wait_steps, largest, dtype=np.int64),
+                largest,
+                0,
+                wait_steps,
+                largest,
+                self.delay,
+            )
+        )
+        self.sorted_kept = np.zeros_like(self.sorted_kept)
+
+    def beyond_samples(self, levels: FloatArray) -> IntArray:
+        """The largest requirement plus the margin the extrapolated demand tail adds over
+        the samples' largest window demand (for levels S samples cannot show)."""
+        margin = super().beyond_samples(levels) - ceil_replicas(
+            np.asarray([self.sorted_planned_demand[-1]])
+        )
+        beyond: IntArray = int(self.sorted_requirements[-1]) + np.maximum(margin, 0)
+        return beyond
+
+    def planned_counts(self, levels: FloatArray) -> IntArray:
+        allowed = max_allowed_exceedances_at(self.sample_count, self.spec.credible_level, levels)
+        position = np.clip(self.sample_count - allowed - 1, 0, self.sample_count - 1)
+        planned: IntArray = self.sorted_planned[position].astype(np.int64)
+        planned[allowed >= self.sample_count] = 0
+        beyond = allowed < 0
+        if beyond.any():
+            margin = DemandAnalysis.planned_counts(self, levels[beyond]) - ceil_replicas(
+                np.asarray([self.sorted_planned_demand[-1]])
+            )
+            planned[beyond] = int(self.sorted_planned[-1]) + np.maximum(margin, 0)
+        return planned
+
+    def kept_counts(self, levels: FloatArray) -> IntArray:
+        return np.zeros(np.asarray(levels).size, dtype=np.int64)
+
+
+def analyse(samples: FloatArray, observation: PoolObservation, spec: PoolSpec) -> DemandAnalysis:
+    """The analysis the pool's SLA kind calls for."""
+    if spec.sla_kind is SlaKind.queue:
+        return QueueAnalysis(samples, observation, spec)
+    return DemandAnalysis(samples, observation, spec)

@@ -9,11 +9,12 @@ import numpy as np
 
 from decision.budget import ShortfallBudget
 from decision.calibration import CalibrationPosterior, forgetting_for
-from decision.engine import DemandAnalysis, plan_replicas
+from decision.engine import analyse, plan_replicas
 from decision.errors import InvalidDecisionInput, require_own_state
+from decision.queue_feedback import QueueFeedback
 from decision.reasons import ReasonContext, reason
 from decision.safety import apply_safety_rules
-from decision.types import Decision, FloatArray, IntArray, PoolObservation, PoolSpec
+from decision.types import Decision, FloatArray, IntArray, PoolObservation, PoolSpec, SlaKind
 
 
 def window_phrase(delay: int, stop: int) -> str:
@@ -43,7 +44,9 @@ class HarmonyPolicy:
     was exceeded, and corrects ε accordingly (decision.calibration). That capacity follows
     the pool's own rules, as if it had run at the level throughout (`stabilised_capacity`;
     why: docs/decisions/0004). The shortfall budget (decision.budget) moves the rate the
-    calibration is asked for by the pool's own realised shortfall.
+    calibration is asked for by the pool's own realised shortfall. Under the queue SLA the
+    same machinery plans against waits instead (decision.engine.QueueAnalysis) and learns
+    from realised waits (decision.queue_feedback).
     """
 
     name = "harmony"
@@ -62,6 +65,12 @@ class HarmonyPolicy:
         # Per decision step: the replicas recommended at each calibration level.
         self._recommended: dict[int, IntArray] = {}
         self._step = 0
+        self.queue = self._new_queue_feedback()
+
+    def _new_queue_feedback(self) -> QueueFeedback | None:
+        if self.spec.sla_kind is not SlaKind.queue:
+            return None
+        return QueueFeedback(self.spec.max_delay_steps, len(self.calibration.levels))
 
     def decide(self, observation: PoolObservation, demand_samples: FloatArray | None) -> Decision:
         spec = self.spec
@@ -70,7 +79,9 @@ class HarmonyPolicy:
                 "the harmony policy needs demand samples from a forecaster; without a "
                 "model use the reactive policy"
             )
-        analysis = DemandAnalysis(demand_samples, observation, spec)
+        analysis = analyse(demand_samples, observation, spec)
+        if self.queue is not None:
+            self.queue.resync(observation.backlog)
         epsilon = self.calibration.effective_epsilon(self.budget.target())
         plan = plan_replicas(analysis, epsilon)
         safety = apply_safety_rules(plan.replicas, observation, spec, self._history)
@@ -118,16 +129,33 @@ class HarmonyPolicy:
     def observe(self, realised_demand: FloatArray | float) -> None:
         realised = realised_in_replicas(realised_demand, self.spec)
         capacity = self.stabilised_capacity(self._step)
-        if capacity is not None and realised is not None:
-            self.calibration.update(realised > capacity * (1.0 + 1e-9))
-        if self._usable_now is not None and realised is not None:
-            self.budget.update(realised > self._usable_now * (1.0 + 1e-9))
+        if self.queue is not None:
+            self._observe_waits(realised, capacity)
+        else:
+            if capacity is not None and realised is not None:
+                self.calibration.update(realised > capacity * (1.0 + 1e-9))
+            if self._usable_now is not None and realised is not None:
+                self.budget.update(realised > self._usable_now * (1.0 + 1e-9))
         self._usable_now = None
         oldest_needed = self._step + 1 - self._memory()
         self._recommended = {
             step: counts for step, counts in self._recommended.items() if step >= oldest_needed
         }
         self._step += 1
+
+    def _observe_waits(self, realised: float | None, capacity: FloatArray | None) -> None:
+        """The queue SLA's outcomes: an unobserved step brings no work."""
+        assert self.queue is not None
+        work = 0.0 if realised is None else realised
+        for late in self.queue.level_outcomes(work, capacity):
+            self.calibration.update(late)
+        if self._usable_now is not None:
+            per_replica = float(self.spec.capacities[0])
+            planning = float(self.spec.planning_capacity[0])
+            for missed, weight in self.queue.pool_outcomes(
+                work * planning, self._usable_now * per_replica
+            ):
+                self.budget.update_share(missed, weight)
 
     def stabilised_capacity(self, step: int) -> FloatArray | None:
         """Replicas usable at `step` per calibration level had every decision been taken at
@@ -169,6 +197,7 @@ class HarmonyPolicy:
             "calibration": self.calibration.to_dict(),
             "budget": self.budget.to_dict(),
             "usable_now": self._usable_now,
+            "queue": None if self.queue is None else self.queue.to_dict(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -196,6 +225,17 @@ class HarmonyPolicy:
                 if budget is not None
                 else ShortfallBudget(self.knob)
             )
+            # The queue's fluid state follows the SLA kind: a state saved under another
+            # kind, or before it existed, starts it afresh.
+            queue = state.get("queue")
+            self.queue = self._new_queue_feedback()
+            if self.queue is not None and queue is not None:
+                restored = QueueFeedback.from_dict(queue)
+                if (restored.wait_steps, restored.levels) == (
+                    self.queue.wait_steps,
+                    self.queue.levels,
+                ):
+                    self.queue = restored
         except (KeyError, TypeError, AttributeError, ValueError) as error:
             if isinstance(error, InvalidDecisionInput):
                 raise

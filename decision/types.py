@@ -31,6 +31,7 @@ __all__ = [
     "InvalidDecisionInput",
     "PoolObservation",
     "PoolSpec",
+    "SlaKind",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -40,6 +41,13 @@ IntArray = npt.NDArray[np.int64]
 def _positive(name: str, value: float) -> None:
     if not (math.isfinite(value) and value > 0):
         raise InvalidDecisionInput(f"PoolSpec.{name} must be a finite number > 0, got {value!r}")
+
+
+class SlaKind(StrEnum):
+    """What the SLA bounds: steps short of capacity, or work that waits too long."""
+
+    shortfall = "shortfall"  # share of steps whose demand exceeds usable capacity <= ε
+    queue = "queue"  # share of work (by amount) waiting longer than max_delay <= ε
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,9 @@ class PoolSpec:
     steps from t + d on the chance constraint covers (1: the step this decision controls;
     None: to the end of the forecast horizon). `peak_demand` (one per indicator) is what
     the static baseline provisions for; None lets it use the highest demand seen so far.
+    `sla_kind` says what ε bounds: the share of steps short of capacity ("shortfall"), or
+    the share of work waiting longer than `max_delay_seconds` in the pool's FIFO queue
+    ("queue", one demand indicator: the work arriving per step; decision.queue).
     """
 
     capacity_per_replica: float | tuple[float, ...]
@@ -71,8 +82,11 @@ class PoolSpec:
     stabilization_steps: int = 3
     decision_window_steps: int | None = 1
     peak_demand: float | tuple[float, ...] | None = None
+    sla_kind: SlaKind = SlaKind.shortfall
+    max_delay_seconds: float | None = None
 
     def __post_init__(self) -> None:
+        self._check_sla_kind()
         for capacity in self.capacities:
             _positive("capacity_per_replica", capacity)
         _positive("step_seconds", self.step_seconds)
@@ -128,6 +142,39 @@ class PoolSpec:
                     f">= 0 (one per demand indicator), got {self.peak_demand!r}"
                 )
 
+    def _check_sla_kind(self) -> None:
+        try:
+            object.__setattr__(self, "sla_kind", SlaKind(self.sla_kind))
+        except ValueError:
+            raise InvalidDecisionInput(
+                f"PoolSpec.sla_kind must be 'shortfall' or 'queue', got {self.sla_kind!r}"
+            ) from None
+        if self.sla_kind is SlaKind.shortfall:
+            if self.max_delay_seconds is not None:
+                raise InvalidDecisionInput(
+                    "PoolSpec.max_delay_seconds applies to the queue SLA only; set "
+                    "sla_kind='queue' or drop it"
+                )
+            return
+        delay = self.max_delay_seconds
+        if delay is None or not (math.isfinite(delay) and delay > 0):
+            raise InvalidDecisionInput(
+                "PoolSpec.max_delay_seconds must be a number of seconds > 0 for the queue "
+                f"SLA (the longest a job may wait, e.g. 600), got {delay!r}"
+            )
+        if len(self.capacities) != 1:
+            raise InvalidDecisionInput(
+                "PoolSpec: the queue SLA needs exactly one demand indicator (the work "
+                f"arriving per step), got {len(self.capacities)}"
+            )
+
+    @property
+    def max_delay_steps(self) -> int:
+        """k: work waiting k steps is within max_delay_seconds, k + 1 steps is late."""
+        if self.max_delay_seconds is None:
+            raise InvalidDecisionInput("PoolSpec.max_delay_steps: the pool has no queue SLA")
+        return math.floor(self.max_delay_seconds / self.step_seconds * (1 + 1e-9))
+
     @property
     def capacities(self) -> tuple[float, ...]:
         """Capacity per replica of each demand indicator."""
@@ -178,7 +225,8 @@ class PoolObservation:
     `recent_demand` is `[L]` or `[L, K]` on the demand's original scale, row L-1 being step
     t-1 (NaN marks a gap). `complete` is False when any metric of the window was missing;
     the engine then never scales down. `pinned_replicas` counts replicas running pods
-    marked do-not-disrupt: the pool never shrinks below them.
+    marked do-not-disrupt: the pool never shrinks below them. `backlog` is the work queued
+    after step t-1 (demand units; the queue SLA plans with it, the shortfall SLA ignores it).
     """
 
     replicas_usable: int
@@ -186,8 +234,14 @@ class PoolObservation:
     in_flight: tuple[InFlight, ...] = ()
     complete: bool = True
     pinned_replicas: int = 0
+    backlog: float = 0.0
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.backlog) and self.backlog >= 0):
+            raise InvalidDecisionInput(
+                "PoolObservation.backlog must be a finite amount of work >= 0, "
+                f"got {self.backlog!r}"
+            )
         if self.replicas_usable < 0 or self.pinned_replicas < 0:
             raise InvalidDecisionInput(
                 "PoolObservation.replicas_usable and pinned_replicas must be >= 0, got "
