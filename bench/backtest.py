@@ -16,6 +16,12 @@ stopping, seed 0) serves every P: scaling the demand scales the samples.
 
 Drift (--drift): gentd26:requests with the demand x1.5 from row T/2 on; Harmony at
 ε = 0.01 deployed from the train part (before the shift); its shortfall on test.
+
+Queue SLA (--sla-kind queue [--max-delay 600]): the same cases with the demand as work
+arriving per step, queued FIFO; the SLA bounds the share of work waiting longer than the
+max delay (decision.queue), and every baseline, the KEDA-style queue scaler among them, is
+searched against that; deployable figures only (no hindsight frontier). Prints
+`headline_queue ...`.
 """
 
 from __future__ import annotations
@@ -47,15 +53,18 @@ from controller.backtest.runner import BacktestConfig, prepare_trace, run_backte
 from controller.series import Series
 from controller.traces import TraceOptions, load_trace
 from decision.policies import POLICY_NAMES
+from decision.types import SlaKind
 from forecaster.config import FlowTransformKind, ForecasterConfig
 
 SLA = 0.01
 SEED = 0
 DELAY = dt.timedelta(minutes=10)
 POOL_SIZES = (8, 32, 128)
+DEFAULT_MAX_DELAY_SECONDS = 600.0
 # --smoke: Harmony, two baselines with knobs and the oracle take every path of the protocol
 # and the headline; each other policy's knob searches would add seconds.
 SMOKE_POLICIES = ("harmony", "hpa", "buffer", "oracle")
+SMOKE_QUEUE_POLICIES = ("harmony", "keda-queue", "buffer", "oracle")
 
 
 @dataclass(frozen=True)
@@ -75,18 +84,44 @@ TRACES = (
 )
 
 
+@dataclass(frozen=True)
+class SlaChoice:
+    """Which SLA the cases are judged by."""
+
+    kind: SlaKind = SlaKind.shortfall
+    max_delay_seconds: float | None = None
+
+    @property
+    def max_delay(self) -> dt.timedelta | None:
+        if self.max_delay_seconds is None:
+            return None
+        return dt.timedelta(seconds=self.max_delay_seconds)
+
+
 def config_for(
-    samples: int, flow_transform: FlowTransformKind | None, run_size: RunSize, sweep: bool = True
+    samples: int,
+    flow_transform: FlowTransformKind | None,
+    run_size: RunSize,
+    sweep: bool = True,
+    sla: SlaChoice = SlaChoice(),
 ) -> BacktestConfig:
     forecaster = run_size.forecaster(ForecasterConfig(max_train_seconds=None, seed=SEED))
     if flow_transform is not None:
         forecaster = forecaster.replace(flow_transform=flow_transform)
     return BacktestConfig(
-        policies=SMOKE_POLICIES if run_size.smoke else POLICY_NAMES,
+        policies=(
+            POLICY_NAMES
+            if not run_size.smoke
+            else SMOKE_QUEUE_POLICIES
+            if sla.kind is SlaKind.queue
+            else SMOKE_POLICIES
+        ),
         provisioning_delay=DELAY,
         sla=SLA,
+        sla_kind=sla.kind,
+        max_delay=sla.max_delay,
         train_fraction=0.5,
-        sweep=sweep,
+        sweep=sweep and sla.kind is SlaKind.shortfall,
         num_samples=samples,
         seed=SEED,
         # None: each trace's policies go to Celery workers when HARMONY_REDIS_URL is set,
@@ -104,11 +139,12 @@ def run_trace(
     samples: int,
     flow_transform: FlowTransformKind | None,
     run_size: RunSize,
+    sla: SlaChoice = SlaChoice(),
 ) -> list[tuple[dict, str]]:
     """Every pool size of one trace: (case document, printed lines)."""
     torch.set_num_threads(1)
     started = time.perf_counter()
-    config = config_for(samples, flow_transform, run_size)
+    config = config_for(samples, flow_transform, run_size, sla=sla)
     series = run_size.series(trace.load())
     prepared = prepare_trace(series, config)
     prepared_seconds = time.perf_counter() - started
@@ -141,6 +177,12 @@ def describe(name: str, case: CaseOutcome) -> list[str]:
         knob = "" if item.deployed.knob_value is None else f"{item.deployed.knob_value:g}"
         verdict = "met" if item.met_on_test(case.sla) else "MISS"
         frontier = item.frontier_hours()
+        waits = ""
+        if metrics.late_work_share is not None:
+            waits = (
+                f" test_late_work={metrics.late_work_share:.4f} "
+                f"wait_p99_s={metrics.wait_p99_seconds:.0f}"
+            )
         front = (
             ""
             if item.frontier is None
@@ -149,7 +191,7 @@ def describe(name: str, case: CaseOutcome) -> list[str]:
         parts.append(
             f"  {item.policy:<18} {item.role:<8} knob={knob:<10} "
             f"test_rh={metrics.replica_hours:9.1f} "
-            f"test_shortfall={metrics.shortfall_rate:.4f} {verdict}{front}"
+            f"test_shortfall={metrics.shortfall_rate:.4f}{waits} {verdict}{front}"
         )
     return [f"case {name}: {case.line()}", *parts]
 
@@ -157,6 +199,23 @@ def describe(name: str, case: CaseOutcome) -> list[str]:
 def median(values: list[float]) -> float:
     finite = [value for value in values if math.isfinite(value)]
     return statistics.median(finite) if finite else math.nan
+
+
+def headline_queue(cases: list[dict], max_delay_seconds: float) -> str:
+    """The queue SLA's line: deployable figures only."""
+    deployable = [
+        math.nan if case["deployable_vs_best"] is None else float(case["deployable_vs_best"])
+        for case in cases
+    ]
+    finite = [value for value in deployable if math.isfinite(value)]
+    harmony_met = sum(case["policies"]["harmony"]["met_on_test"] for case in cases)
+    best_met = sum(case["best_baseline"] is not None for case in cases)
+    return (
+        f"headline_queue sla={SLA:g} max_delay={max_delay_seconds:g} cases={len(cases)} "
+        f"harmony_met={harmony_met}/{len(cases)} best_baseline_met={best_met}/{len(cases)} "
+        f"deployable_vs_best={format_ratio(median(deployable))} "
+        f"deployable_worst={format_ratio(max(finite) if finite else math.nan)}"
+    )
 
 
 def headline(cases: list[dict]) -> str:
@@ -285,11 +344,31 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--drift", action="store_true", help="also the +50%% level-shift case")
     parser.add_argument("--speed", action="store_true", help="only B4's 30-day backtest timing")
+    parser.add_argument(
+        "--sla-kind",
+        choices=[kind.value for kind in SlaKind],
+        default=SlaKind.shortfall.value,
+        help="shortfall (the headline) or queue (the headline_queue line)",
+    )
+    parser.add_argument(
+        "--max-delay",
+        type=float,
+        default=None,
+        help="seconds a job may wait under --sla-kind queue (default 600)",
+    )
     add_flow_transform_option(parser)
     add_smoke_option(parser)
     # --smoke on fisher3, where Harmony and a baseline meet the SLA in 3 days: the
     # headline's ratios are computed too, not left undefined.
     args, run_size = parse_with_smoke(parser, argv, cases="fisher3:8", samples=SMOKE_SAMPLES)
+    kind = SlaKind(args.sla_kind)
+    if args.max_delay is not None and kind is SlaKind.shortfall:
+        parser.error("--max-delay applies to --sla-kind queue only")
+    if args.max_delay is not None and not 0 < args.max_delay <= 86_400:
+        parser.error(f"--max-delay {args.max_delay:g}: give seconds above 0, at most 86400")
+    sla = SlaChoice(
+        kind, (args.max_delay or DEFAULT_MAX_DELAY_SECONDS) if kind is SlaKind.queue else None
+    )
     if args.speed:
         print(f"B4 backtest speed: seed={SEED} data=../shared/data command={' '.join(sys.argv)}")
         speed(args.samples, args.flow_transform, run_size)
@@ -306,7 +385,8 @@ def main(argv: list[str] | None = None) -> None:
         (trace, POOL_SIZES) for trace in TRACES
     ]
     print(
-        f"B3 backtest: sla={SLA} delay={DELAY} split=50/25/25 pool_sizes={POOL_SIZES} "
+        f"B3 backtest: sla={SLA} sla_kind={sla.kind} max_delay={sla.max_delay_seconds} "
+        f"delay={DELAY} split=50/25/25 pool_sizes={POOL_SIZES} "
         f"samples={args.samples} seed={SEED} workers={args.workers} data=../shared/data "
         f"command={' '.join(sys.argv)}",
         flush=True,
@@ -317,7 +397,9 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
             futures = [
-                pool.submit(run_trace, trace, sizes, args.samples, args.flow_transform, run_size)
+                pool.submit(
+                    run_trace, trace, sizes, args.samples, args.flow_transform, run_size, sla
+                )
                 for trace, sizes in plan
             ]
             for future in futures:
@@ -327,14 +409,17 @@ def main(argv: list[str] | None = None) -> None:
     else:
         for trace, sizes in plan:
             for document, text in run_trace(
-                trace, sizes, args.samples, args.flow_transform, run_size
+                trace, sizes, args.samples, args.flow_transform, run_size, sla
             ):
                 print(text, flush=True)
                 cases.append(document)
     print(f"seconds_total={time.perf_counter() - started:.0f}", flush=True)
     if args.drift:
         drift(args.samples, run_size)
-    print(headline(cases), flush=True)
+    if sla.kind is SlaKind.queue:
+        print(headline_queue(cases, sla.max_delay_seconds or 0.0), flush=True)
+    else:
+        print(headline(cases), flush=True)
 
 
 if __name__ == "__main__":

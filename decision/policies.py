@@ -192,6 +192,15 @@ KNOBS: dict[str, KnobInfo] = {
         "target utilisation of AWS-style predictive scale-out (scale-in reactive only)",
         **_UTILIZATION,
     ),
+    "keda-queue": KnobInfo(
+        "target_work_per_replica",
+        1.0,
+        (0.25, 0.5, 1.0, 2.0, 4.0),
+        "KEDA queue scaler target: pending work per replica, in steps of its capacity",
+        low=0.01,
+        high=100.0,
+        more_capacity="down",
+    ),
     "headroom": KnobInfo(
         "headroom",
         0.1,
@@ -233,6 +242,7 @@ BASELINE_NAMES: tuple[str, ...] = (
     "phpa",
     "crane",
     "aws-predictive",
+    "keda-queue",
 )
 #: Parts of Harmony reported apart, never counted as a baseline.
 ABLATION_NAMES: tuple[str, ...] = ("headroom", "harmony-gaussian")
@@ -272,6 +282,7 @@ def _builder(name: str) -> Any:
     )
     from decision.harmony import HarmonyGaussianPolicy, HarmonyPolicy
     from decision.hpa import HpaPolicy, long_window_hpa
+    from decision.keda import KedaQueuePolicy
     from decision.predictive import AwsPredictivePolicy, CranePolicy, PhpaPolicy
     from decision.reactive import ReactivePolicy
 
@@ -280,6 +291,7 @@ def _builder(name: str) -> Any:
         "static": StaticPeakPolicy,
         "hpa": HpaPolicy,
         "hpa-long": long_window_hpa,
+        "keda-queue": KedaQueuePolicy,
         "reactive": ReactivePolicy,
         "buffer": BufferPolicy,
         "buffer-percent": BufferPercentPolicy,

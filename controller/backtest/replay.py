@@ -23,7 +23,7 @@ from controller.actuators.simulated import SimulatedPool
 from controller.backtest.metrics import CaseMetrics, account
 from controller.backtest.scenario import Scenario
 from controller.clock import ManualClock
-from decision.types import InFlight, PoolObservation
+from decision.types import InFlight, PoolObservation, SlaKind
 from forecaster.fill import forward_fill
 
 FloatArray = npt.NDArray[np.float64]
@@ -44,6 +44,8 @@ class ReplayTrace:
     requested: IntArray
     usable: IntArray
     billed: IntArray
+    #: Work queued after each decided step (zeros unless the pool has the queue SLA).
+    backlog: FloatArray
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,9 @@ def replay(
     requested = np.empty(count, dtype=np.int64)
     usable = np.empty(count, dtype=np.int64)
     billed = np.empty(count, dtype=np.int64)
+    backlog = np.zeros(count, dtype=np.float64)
+    queued = 0.0
+    queue_sla = spec.sla_kind is SlaKind.queue
     for index in range(count):
         t = scenario.decide_from + index
         if index:
@@ -156,6 +161,7 @@ def replay(
             in_flight=in_flight,
             complete=not bool(np.isnan(recent[-1]).any()),
             pinned_replicas=state.pinned,
+            backlog=queued,
         )
         samples: FloatArray | None = None
         if forecasts is not None:
@@ -170,6 +176,12 @@ def replay(
         requested[index] = decision.replicas
         usable[index] = after.usable
         billed[index] = after.desired
+        if queue_sla:
+            # A gap brings no work (as in the metrics); the work served is the usable
+            # capacity of this step.
+            arrived = float(np.nan_to_num(demand[t, 0]))
+            queued = max(0.0, queued + arrived - after.usable * spec.capacities[0])
+            backlog[index] = queued
         policy.observe(demand[t, 0] if single else demand[t])
         if index % _FORGET_KEYS_EVERY == _FORGET_KEYS_EVERY - 1:
             pool.forget_keys()
@@ -177,7 +189,7 @@ def replay(
                 progress(_FORGET_KEYS_EVERY)
     if progress is not None:
         progress(count % _FORGET_KEYS_EVERY)
-    return ReplayTrace(requested=requested, usable=usable, billed=billed)
+    return ReplayTrace(requested=requested, usable=usable, billed=billed, backlog=backlog)
 
 
 def _padded_future(demand: FloatArray, decide_from: int, horizon: int) -> FloatArray:
@@ -224,6 +236,7 @@ def period_metrics(scenario: Scenario, trace: ReplayTrace, span: slice) -> CaseM
     """The metrics of the decided steps in `span` of one replay."""
     spec = scenario.spec
     before = trace.billed[span.start - 1] if span.start else initial_replicas(scenario)
+    queue_sla = spec.sla_kind is SlaKind.queue
     return account(
         scenario.decided_demand()[span],
         trace.usable[span],
@@ -232,6 +245,8 @@ def period_metrics(scenario: Scenario, trace: ReplayTrace, span: slice) -> CaseM
         step_seconds=scenario.step.total_seconds(),
         price_per_replica_hour=spec.price_per_replica_hour,
         initial_desired=int(before),
+        max_delay_steps=spec.max_delay_steps if queue_sla else None,
+        initial_backlog=float(trace.backlog[span.start - 1]) if span.start else 0.0,
     )
 
 

@@ -43,7 +43,7 @@ from controller.bounds import require_between
 from controller.errors import BadUsage, HarmonyError
 from controller.series import Series
 from decision.policies import POLICY_NAMES
-from decision.types import PoolSpec
+from decision.types import PoolSpec, SlaKind
 from forecaster.config import ForecasterConfig
 from forecaster.model import Forecaster
 
@@ -86,6 +86,8 @@ class BacktestConfig:
     model_path: Path | None = None
     observation_window: int = 288
     redis_url: str | None = None
+    sla_kind: SlaKind = SlaKind.shortfall
+    max_delay: dt.timedelta | None = None
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.policies if name not in POLICY_NAMES]
@@ -107,6 +109,22 @@ class BacktestConfig:
             )
         require_between("--samples", self.num_samples, 1, defaults.MAX_SAMPLES)
         require_between("--seed", self.seed, 0, defaults.MAX_SEED)
+        self._check_sla_kind()
+
+    def _check_sla_kind(self) -> None:
+        if self.sla_kind is SlaKind.shortfall:
+            if self.max_delay is not None:
+                raise BadUsage("--max-delay applies to --sla-kind queue only; drop it")
+            return
+        if self.max_delay is None:
+            raise BadUsage(
+                "--sla-kind queue needs --max-delay, the longest a job may wait (e.g. 10m)"
+            )
+        if not dt.timedelta(0) < self.max_delay <= defaults.MAX_DURATION:
+            raise BadUsage(
+                f"--max-delay {self.max_delay.total_seconds():g}s is out of range; give a "
+                f"duration above 0s and up to {defaults.MAX_DURATION.days}d"
+            )
 
     def _check_pool(self) -> None:
         require_between(
@@ -130,6 +148,8 @@ class BacktestConfig:
     def to_dict(self) -> dict[str, Any]:
         document = dataclasses.asdict(self)
         document["provisioning_delay"] = self.provisioning_delay.total_seconds()
+        document["sla_kind"] = self.sla_kind.value
+        document["max_delay"] = self.max_delay.total_seconds() if self.max_delay else None
         document["forecaster"] = self.forecaster.to_dict() if self.forecaster else None
         document["model_path"] = str(self.model_path) if self.model_path else None
         document.pop("redis_url")
@@ -210,6 +230,11 @@ def pool_spec(
     indicators: int,
 ) -> PoolSpec:
     capacities = tuple(config.capacity_per_replica for _ in range(indicators))
+    if config.sla_kind is SlaKind.queue and indicators != 1:
+        raise BadUsage(
+            f"--sla-kind queue needs one demand indicator (the work arriving per step); the "
+            f"trace marks {indicators}: name one with --demand-column"
+        )
     return PoolSpec(
         capacity_per_replica=capacities[0] if len(capacities) == 1 else capacities,
         target_utilization=1.0,
@@ -219,6 +244,8 @@ def pool_spec(
         step_seconds=step_seconds,
         price_per_replica_hour=config.price_per_replica_hour,
         sla_epsilon=config.sla,
+        sla_kind=config.sla_kind,
+        max_delay_seconds=config.max_delay.total_seconds() if config.max_delay else None,
     )
 
 

@@ -34,7 +34,8 @@ NARROWEST = 0.005
 class Score:
     """What one run at a knob value did on the period searched."""
 
-    shortfall_rate: float
+    #: What the SLA bounds (shortfall rate, or late share of work under the queue SLA).
+    violation: float
     replica_hours: float
 
 
@@ -57,7 +58,7 @@ class SearchOutcome:
             "met": self.met,
             "at_limit": self.at_limit,
             "evaluations": [
-                [knob, score.shortfall_rate, score.replica_hours]
+                [knob, score.violation, score.replica_hours]
                 for knob, score in self.evaluations.items()
             ],
         }
@@ -99,7 +100,7 @@ def search_knob(
     start: float | None = None,
     hours_tolerance: float = 1.0,
 ) -> SearchOutcome:
-    """The cheapest value of `info`'s knob whose run meets shortfall rate <= `sla`.
+    """The cheapest value of `info`'s knob whose run meets violation <= `sla`.
 
     `score(knob)` runs the policy at that knob; it is called at most once per value.
     """
@@ -110,7 +111,7 @@ def search_knob(
         knob = axis.to_knob(u)
         if knob not in seen:
             seen[knob] = score(knob)
-        return seen[knob].shortfall_rate <= sla
+        return seen[knob].violation <= sla
 
     u0 = min(max(axis.to_u(info.default if start is None else start), axis.low_u), axis.high_u)
     meets0 = meets(u0)
@@ -134,7 +135,7 @@ def search_knob(
                 break
         step *= 2
     if good is None:
-        closest = min(seen, key=lambda k: (seen[k].shortfall_rate, seen[k].replica_hours))
+        closest = min(seen, key=lambda k: (seen[k].violation, seen[k].replica_hours))
         return SearchOutcome(closest, met=False, at_limit=True, evaluations=seen)
     if bad is None:
         return SearchOutcome(axis.to_knob(good), met=True, at_limit=True, evaluations=seen)
@@ -153,7 +154,7 @@ def search_knob(
         else:
             bad = middle
     cheapest = min(
-        (k for k, s in seen.items() if s.shortfall_rate <= sla),
+        (k for k, s in seen.items() if s.violation <= sla),
         key=lambda k: (seen[k].replica_hours, k),
     )
     return SearchOutcome(cheapest, met=True, at_limit=False, evaluations=seen)
