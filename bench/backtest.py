@@ -37,6 +37,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -140,13 +141,23 @@ def run_trace(
     flow_transform: FlowTransformKind | None,
     run_size: RunSize,
     sla: SlaChoice = SlaChoice(),
+    models: Path | None = None,
 ) -> list[tuple[dict, str]]:
-    """Every pool size of one trace: (case document, printed lines)."""
+    """Every pool size of one trace: (case document, printed lines). With `models`, the
+    trace's forecaster is loaded from there when an earlier run saved it (training is
+    deterministic for the seed), and saved there otherwise."""
     torch.set_num_threads(1)
     started = time.perf_counter()
     config = config_for(samples, flow_transform, run_size, sla=sla)
     series = run_size.series(trace.load())
+    cached = None
+    if models is not None:
+        cached = models / f"{trace.key}-{flow_transform or 'default'}{run_size.flag.strip()}"
+        if (cached / "forecaster.pt").is_file():
+            config = dataclasses.replace(config, model_path=cached)
     prepared = prepare_trace(series, config)
+    if cached is not None and config.model_path is None and prepared.forecaster is not None:
+        prepared.forecaster.save(cached)
     prepared_seconds = time.perf_counter() - started
     out = []
     for size in sizes:
@@ -345,6 +356,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--drift", action="store_true", help="also the +50%% level-shift case")
     parser.add_argument("--speed", action="store_true", help="only B4's 30-day backtest timing")
     parser.add_argument(
+        "--models",
+        type=Path,
+        default=None,
+        help="folder caching each trace's trained forecaster, so that a rerun (or the "
+        "other SLA kind) skips training",
+    )
+    parser.add_argument(
         "--sla-kind",
         choices=[kind.value for kind in SlaKind],
         default=SlaKind.shortfall.value,
@@ -398,7 +416,14 @@ def main(argv: list[str] | None = None) -> None:
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
             futures = [
                 pool.submit(
-                    run_trace, trace, sizes, args.samples, args.flow_transform, run_size, sla
+                    run_trace,
+                    trace,
+                    sizes,
+                    args.samples,
+                    args.flow_transform,
+                    run_size,
+                    sla,
+                    args.models,
                 )
                 for trace, sizes in plan
             ]
@@ -409,7 +434,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         for trace, sizes in plan:
             for document, text in run_trace(
-                trace, sizes, args.samples, args.flow_transform, run_size, sla
+                trace, sizes, args.samples, args.flow_transform, run_size, sla, args.models
             ):
                 print(text, flush=True)
                 cases.append(document)

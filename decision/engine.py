@@ -258,9 +258,18 @@ class QueueAnalysis(DemandAnalysis):
         ready = ready_replicas_by_step(
             observation.replicas_usable, observation.in_flight, self.stop + wait_steps
         )
+        recent = observation.recent_demand[-wait_steps:, 0] / spec.planning_capacity[0]
         self.sorted_requirements = np.sort(
             queue_requirements(
-                arrivals, backlog, ready, self.total, self.delay, wait_steps, largest, self.delay
+                arrivals,
+                backlog,
+                ready,
+                self.total,
+                self.delay,
+                wait_steps,
+                largest,
+                self.delay,
+                recent if wait_steps else None,
             )
         )
         # What the calibration compares with: the same paths with every replica usable

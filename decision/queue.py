@@ -135,10 +135,14 @@ def queue_requirements(
     wait_steps: int,
     largest: int,
     first: int = 0,
+    recent: FloatArray | None = None,
 ) -> IntArray:
     """`[S]` fewest replicas per sample path such that no work arriving in horizon steps
     first..n-1 waits longer than `wait_steps`, beyond what no count could prevent (the
-    work of steps 0..first-1 only queues ahead of it).
+    work of steps 0..first-1 only queues ahead of it); with `recent` `[k]`, the work that
+    arrived in the k steps before now (oldest first), also none of the backlog's work
+    (FIFO: its newest part is the latest arrivals) may wait past its deadline, so that a
+    scale-down never strands work already queued.
 
     `arrivals` `[S, n]` are in replica-steps (work / capacity per replica); `backlog` the
     work queued now, in the same units; `ready` `[n + wait_steps]` the replicas usable at
@@ -155,14 +159,21 @@ def queue_requirements(
     after_delay = np.arange(span) >= delay
     unbounded = np.where(after_delay, np.inf, ready.astype(np.float64))
     unbounded_paths = np.broadcast_to(unbounded, (samples, span))
-    unavoidable = _late_paths(arrivals, backlog, unbounded_paths)[:, first:]
+    past = np.zeros(0) if recent is None else np.nan_to_num(np.asarray(recent, dtype=np.float64))
+    past = past[-wait_steps:] if wait_steps else past[:0]
+
+    def late_at(capacity: FloatArray) -> np.ndarray:
+        ahead = _late_paths(arrivals, backlog, capacity)[:, first:]
+        return np.concatenate([ahead, _late_backlog(backlog, past, capacity)], axis=1)
+
+    unavoidable = late_at(unbounded_paths)
 
     def avoidable_late(candidates: IntArray) -> np.ndarray:
         usable = (
             np.minimum(candidates[:, None], ready[None, :])
             + np.maximum(candidates - total, 0)[:, None] * after_delay[None, :]
         )
-        late = _late_paths(arrivals, backlog, usable.astype(np.float64))[:, first:]
+        late = late_at(usable.astype(np.float64))
         return np.asarray((late & ~unavoidable).any(axis=1))
 
     top = max(largest, total)
@@ -177,6 +188,35 @@ def queue_requirements(
         low = np.where(fits & late, middle + 1, low)
     requirement[fits] = high[fits]
     return requirement
+
+
+def _late_backlog(backlog: float, recent: FloatArray, capacity: FloatArray) -> np.ndarray:
+    """`[S, k + 1]` whether the queued work of each of the last k steps (`recent`, oldest
+    first) is still queued after its deadline, horizon step k - j for the step j back; the
+    last column is the work queued longer than that (already late), which must at least
+    be served within max(k, 1) steps rather than stranded."""
+    count = recent.size
+    late = np.zeros((capacity.shape[0], count + 1), dtype=bool)
+    if backlog <= 0:
+        return late
+    newest_first = np.concatenate([recent[::-1], [np.inf]])
+    arrived_since = np.concatenate([[0.0], np.cumsum(recent[::-1])])
+    # The backlog's work that arrived j steps back or earlier: the newer part is its tail.
+    queued = np.maximum(backlog - arrived_since, 0.0)
+    finite = np.where(np.isinf(capacity), 0.0, capacity)
+    cumulative = np.concatenate([np.zeros((capacity.shape[0], 1)), np.cumsum(finite, axis=1)], 1)
+    unbounded = np.concatenate(
+        [np.zeros((capacity.shape[0], 1)), np.cumsum(np.isinf(capacity), axis=1)], 1
+    )
+    # Step j back (j = 1..k) is served by horizon steps < k - j + 1.
+    ends = np.append(np.arange(count, 0, -1), max(count, 1))
+    remaining = queued[None, :] - cumulative[:, ends]
+    late[:] = (
+        (unbounded[:, ends] == 0)
+        & (newest_first[None, :] > 0)
+        & (remaining > _RELATIVE_SLACK * np.maximum(queued[None, :], 1.0))
+    )
+    return late
 
 
 def _late_paths(arrivals: FloatArray, backlog: float, capacity: FloatArray) -> np.ndarray:

@@ -219,20 +219,25 @@ def _sla_kind(value: str) -> SlaKind:
 
 def _table(case: CaseOutcome, trace: str, series: Series) -> Table:
     from controller.backtest.protocol import MET_FACTOR
-    from controller.backtest.report.columns import COLUMNS
+    from controller.backtest.report.columns import columns_for
 
     held = f"shortfall <= {MET_FACTOR * case.sla:.2%} of steps"
-    harmony = case.policies.get("harmony") or next(iter(case.policies.values()))
-    if harmony.deployed.metrics.sla_kind == SlaKind.queue:
+    first = next(iter(case.policies.values()))
+    kind = first.deployed.metrics.sla_kind
+    columns = columns_for(kind)
+    if kind == SlaKind.queue:
         held = f"late work <= {MET_FACTOR * case.sla:.2%} of the work"
     table = Table(
         title=f"{trace}: each policy deployed with its knob fit on the tune period, judged on "
         f"test (step {series.step}; held the SLA: {held})",
         title_justify="left",
     )
-    for column in ("policy", "role", "knob (fit on tune)", "tune shortfall (% of steps)"):
+    tune_header = (
+        "tune late work (% of work)" if kind == SlaKind.queue else "tune shortfall (% of steps)"
+    )
+    for column in ("policy", "role", "knob (fit on tune)", tune_header):
         table.add_column(column)
-    for column in COLUMNS:
+    for column in columns:
         table.add_column(f"{column.label} ({column.unit})", justify="right")
     table.add_column("SLA on test")
     if case.policies.get("harmony") and any(item.frontier for item in case.policies.values()):
@@ -242,11 +247,11 @@ def _table(case: CaseOutcome, trace: str, series: Series) -> Table:
         knob = "-" if run.knob_value is None else f"{item.knob_name}={run.knob_value:.4g}"
         if item.tuned is not None and not item.tuned.met:
             knob += " (closest; none met on tune)"
-        tune = run.tune_metrics.shortfall_rate if run.tune_metrics else math.nan
-        cells = [column.format(getattr(run.metrics, column.key)) for column in COLUMNS]
+        tune = run.tune_metrics.sla_violation if run.tune_metrics else math.nan
+        cells = [column.format(getattr(run.metrics, column.key)) for column in columns]
         met = item.met_on_test(case.sla)
         extra = []
-        if len(table.columns) > 5 + len(COLUMNS):
+        if len(table.columns) > 5 + len(columns):
             frontier = item.frontier
             extra = ["-"]
             if frontier is not None:

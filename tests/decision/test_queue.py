@@ -73,15 +73,21 @@ def _queue_spec(delay: int, wait_seconds: float, window: int = 1) -> PoolSpec:
 
 
 def _brute_force_oracle(path: np.ndarray, spec: PoolSpec, usable_now: int, backlog: float) -> int:
-    """Fewest r with no window work late, by replaying each r through the fluid queue."""
+    """Fewest r with no window work late, by replaying each r through the fluid queue;
+    the backlog (of unknown age: late already) served within max(k, 1) steps when the
+    capacity can reach it by then."""
     delay, wait = spec.provisioning_delay_steps, spec.max_delay_steps
     stop = delay + (spec.decision_window_steps or 1)
+    due = max(wait, 1)
+    reachable = due > delay or usable_now * CAPACITY * due >= backlog * (1 + 1e-9)
     for replicas in range(spec.max_replicas + 1):
         usable = np.where(np.arange(stop + wait) < delay, min(replicas, usable_now), replicas)
         capacity = usable * CAPACITY
         arrivals = np.concatenate([path[:stop], np.zeros(wait)])
         queued = fluid_backlog(arrivals, capacity, backlog)
-        if not late_work(arrivals, queued, capacity, wait)[delay:stop].any():
+        window_late = late_work(arrivals, queued, capacity, wait)[delay:stop].any()
+        backlog_late = reachable and capacity[:due].sum() < backlog * (1 - 1e-9)
+        if not window_late and not backlog_late:
             return replicas
     return spec.max_replicas + 1
 
@@ -155,3 +161,16 @@ def test_bad_queue_settings_are_refused_with_the_field_named(fields: dict, field
     settings = {"capacity_per_replica": 1.0, **fields}
     with pytest.raises(InvalidDecisionInput, match=field_name):
         PoolSpec(**settings)
+
+
+def test_a_scale_down_never_strands_work_already_queued_past_its_deadline() -> None:
+    # 6 units queued: 3 arrived two steps ago (due by step t), 3 one step ago (due by t+1).
+    spec = _queue_spec(delay=2, wait_seconds=120.0)
+    observation = PoolObservation(
+        replicas_usable=4, recent_demand=np.array([0.0, 12.0, 12.0]), backlog=24.0
+    )
+    quiet = np.zeros((1, 3))
+    assert QueueAnalysis(quiet, observation, spec).covering_all() == 3
+    # Work older than the delay is late already; it is still served within the delay.
+    old = PoolObservation(replicas_usable=4, recent_demand=np.zeros(3), backlog=24.0)
+    assert QueueAnalysis(quiet, old, spec).covering_all() == 3

@@ -10,7 +10,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from controller.backtest.report.headline import percent
+from controller.backtest.report.headline import percent, violation_text
 
 HELD, MISSED = "#00a36c", "#d62728"
 DEMAND = "#1d2330"
@@ -44,7 +44,7 @@ def bars_figure(document: dict[str, Any]) -> go.Figure:
                 marker_color=colour,
                 # Ablations (parts of Harmony, never a baseline) are hatched.
                 marker_pattern_shape=["/" if item["role"] == "ablation" else "" for item in chosen],
-                text=[f"{percent(item['test']['shortfall_rate'])} short" for item in chosen],
+                text=[violation_text(item["test"], compact=True) for item in chosen],
                 textposition="outside",
                 customdata=[item["test"]["actions_per_day"] for item in chosen],
                 hovertemplate="%{x}: %{y:,.0f} replica-h, %{text}, "
@@ -83,7 +83,7 @@ def _panel_title(item: dict[str, Any]) -> str:
     test = item["test"]
     return (
         f"<b>{item['policy']}</b>: {test['replica_hours']:,.0f} replica-h, "
-        f"{percent(test['shortfall_rate'])} short, {test['actions_per_day']:.1f} actions/day"
+        f"{violation_text(test, compact=True)}, {test['actions_per_day']:.1f} actions/day"
     )
 
 

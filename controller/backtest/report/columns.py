@@ -73,6 +73,46 @@ COLUMNS = (
     ),
 )
 
+# Under the queue SLA (decision.queue) the waits stand beside the shortfall: a queue
+# absorbs short bursts, so steps short of capacity are no violation by themselves.
+QUEUE_COLUMNS = (
+    Column(
+        "late_work_share",
+        "late work",
+        "% of work",
+        "{:.2%}",
+        "share of the work (by amount) that waited longer than the max delay in the pool's "
+        "FIFO queue: what the queue SLA bounds",
+    ),
+    Column(
+        "wait_p50_seconds",
+        "median wait",
+        "s",
+        "{:,.0f}",
+        "work-weighted median time work waited in the queue before service, on the step grid",
+    ),
+    Column(
+        "wait_p99_seconds",
+        "p99 wait",
+        "s",
+        "{:,.0f}",
+        "work-weighted 99th percentile of the wait, on the step grid",
+    ),
+    Column(
+        "max_backlog",
+        "largest backlog",
+        "demand units",
+        "{:,.1f}",
+        "the most work queued after any step of the test period",
+    ),
+)
+
+
+def columns_for(sla_kind: str) -> tuple[Column, ...]:
+    """The table's metric columns for a pool with this SLA kind."""
+    return COLUMNS + QUEUE_COLUMNS if sla_kind == "queue" else COLUMNS
+
+
 TERMS = {
     "replica": "one unit of the pool (here a GPU node); once usable it serves the pool's "
     "capacity per replica, in demand units",

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from controller.backtest.report.columns import COLUMNS, TERMS
+from controller.backtest.report.columns import TERMS, columns_for
 from controller.backtest.runner import BacktestConfig, BacktestOutcome
 from controller.series import Series
 
@@ -69,7 +69,7 @@ def build_document(outcome: BacktestOutcome, config: BacktestConfig, trace: str)
             "test_from": _iso(times[test.start]),
             "test_until": _iso(times[test.stop - 1] + step_seconds),
             "test_steps": test.stop - test.start,
-            "definitions": definitions(),
+            "definitions": definitions(config.sla_kind.value),
             "notes": outcome.notes,
             "forecaster": outcome.forecaster.metadata if outcome.forecaster else None,
             "case": case.to_dict(),
@@ -95,9 +95,11 @@ def build_document(outcome: BacktestOutcome, config: BacktestConfig, trace: str)
     return document
 
 
-def definitions() -> dict[str, str]:
+def definitions(sla_kind: str = "shortfall") -> dict[str, str]:
     """Every column of the table and every term of the page, in words."""
-    columns = {f"{column.label} ({column.unit})": column.definition for column in COLUMNS}
+    columns = {
+        f"{column.label} ({column.unit})": column.definition for column in columns_for(sla_kind)
+    }
     return {**columns, **TERMS}
 
 

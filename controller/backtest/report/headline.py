@@ -23,6 +23,28 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.3g} h"
 
 
+def violation_text(
+    metrics: dict[str, Any], max_delay_seconds: float | None = None, *, compact: bool = False
+) -> str:
+    """What the SLA bounds, as a phrase: "1.2% of steps short", or under the queue SLA
+    "0.4% of work waited over 10 min"; `compact`: "1.2% short", "0.4% late"."""
+    share = metrics.get("late_work_share")
+    if metrics.get("sla_kind") == "queue" and share is not None:
+        if compact:
+            return f"{percent(share)} late"
+        late = "late" if max_delay_seconds is None else f"waited over {duration(max_delay_seconds)}"
+        return f"{percent(share)} of work {late}"
+    if compact:
+        return f"{percent(metrics['shortfall_rate'])} short"
+    return f"{percent(metrics['shortfall_rate'])} of steps short"
+
+
+def max_delay_of(document: dict[str, Any]) -> float | None:
+    """The queue SLA's max delay in seconds (None under the shortfall SLA)."""
+    value = document.get("parameters", {}).get("max_delay")
+    return None if value is None else float(value)
+
+
 def utc(iso: str) -> str:
     """An ISO time as "2024-12-02 06:00 UTC"."""
     moment = dt.datetime.fromisoformat(iso).astimezone(dt.UTC)
@@ -36,7 +58,7 @@ def test_period_days(document: dict[str, Any]) -> float:
 def result_sentences(document: dict[str, Any]) -> list[str]:
     """The results in the order a reader asks for them: as deployed, how busy, in hindsight."""
     case = document["case"]
-    sentences = [deployed_sentence(case, test_period_days(document))]
+    sentences = [deployed_sentence(case, test_period_days(document), max_delay_of(document))]
     actions = actions_sentence(case)
     if actions:
         sentences.append(actions)
@@ -50,7 +72,9 @@ def _hours(item: dict[str, Any]) -> str:
     return f"{item['test']['replica_hours']:,.0f}"
 
 
-def deployed_sentence(case: dict[str, Any], days: float) -> str:
+def deployed_sentence(
+    case: dict[str, Any], days: float, max_delay_seconds: float | None = None
+) -> str:
     policies = case["policies"]
     harmony, oracle = policies.get("harmony"), policies.get("oracle")
     best = case["best_baseline"]
@@ -62,7 +86,7 @@ def deployed_sentence(case: dict[str, Any], days: float) -> str:
         opening = (
             f"At a {percent(case['sla'])} SLA, Harmony would have used {_hours(harmony)} "
             f"replica-hours over {period} and {verdict} the SLA "
-            f"({percent(harmony['test']['shortfall_rate'])} of steps short)"
+            f"({violation_text(harmony['test'], max_delay_seconds)})"
         )
     parts = [opening]
     if best is None:

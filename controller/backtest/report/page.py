@@ -8,9 +8,10 @@ from typing import Any
 
 from controller.backtest.protocol import MET_FACTOR
 from controller.backtest.report.charts import bars_figure, capacity_figure, curves_figure
-from controller.backtest.report.columns import COLUMNS
+from controller.backtest.report.columns import COLUMNS, QUEUE_COLUMNS, Column, columns_for
 from controller.backtest.report.headline import (
     duration,
+    max_delay_of,
     percent,
     result_sentences,
     test_period_days,
@@ -18,6 +19,7 @@ from controller.backtest.report.headline import (
 )
 
 SHORTFALL = next(column for column in COLUMNS if column.key == "shortfall_rate")
+LATE_WORK = next(column for column in QUEUE_COLUMNS if column.key == "late_work_share")
 STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1400px;padding:0 1.5em;
 color:#1d2330}
@@ -77,16 +79,27 @@ def _setup(document: dict[str, Any]) -> str:
             f"it is asked for; {pool['min_replicas']} to {pool['max_replicas']} replicas; "
             f"price {pool['price_per_replica_hour']:g} per replica-hour."
         ),
-        "SLA": (
-            f"at most {percent(case['sla'])} of test steps may have demand above usable "
-            f"capacity; a policy held it when its test shortfall was at most "
-            f"{percent(MET_FACTOR * case['sla'])} ({MET_FACTOR:g} × the SLA, for chance)."
-        ),
+        "SLA": _sla_text(case["sla"], max_delay_of(document)),
     }
     rows = "".join(
         f"<dt>{_escape(key)}</dt><dd>{_escape(text)}</dd>" for key, text in items.items()
     )
     return f"<dl class='setup'>{rows}</dl>"
+
+
+def _sla_text(sla: float, max_delay_seconds: float | None) -> str:
+    held = f"{percent(MET_FACTOR * sla)} ({MET_FACTOR:g} × the SLA, for chance)"
+    if max_delay_seconds is not None:
+        return (
+            f"queue: demand is work arriving per step, served first in, first out by the "
+            f"usable replicas; at most {percent(sla)} of the work may wait longer than "
+            f"{duration(max_delay_seconds)}; a policy held it when its test late work was "
+            f"at most {held}."
+        )
+    return (
+        f"at most {percent(sla)} of test steps may have demand above usable capacity; a "
+        f"policy held it when its test shortfall was at most {held}."
+    )
 
 
 def _knob(item: dict[str, Any]) -> str:
@@ -102,28 +115,34 @@ def _knob(item: dict[str, Any]) -> str:
     return value if tuned["met"] else f"{value}<small>closest: none held the SLA on tune</small>"
 
 
-def _row(item: dict[str, Any]) -> str:
-    tune = item["tune"]["shortfall_rate"] if item["tune"] else None
-    cells = "".join(f"<td>{column.format(item['test'][column.key])}</td>" for column in COLUMNS)
+def _row(item: dict[str, Any], columns: tuple[Column, ...], queue: bool) -> str:
+    violation = LATE_WORK if queue else SHORTFALL
+    tune = item["tune"].get(violation.key) if item["tune"] else None
+    cells = "".join(f"<td>{column.format(item['test'].get(column.key))}</td>" for column in columns)
     verdict = "held" if item["met_on_test"] else "missed"
     return (
         f"<tr><td>{_escape(item['policy'])}</td><td class=text>{_escape(item['role'])}</td>"
-        f"<td class=text>{_knob(item)}</td><td>{SHORTFALL.format(tune)}</td>{cells}"
+        f"<td class=text>{_knob(item)}</td><td>{violation.format(tune)}</td>{cells}"
         f"<td class='text {verdict}'>{verdict}</td></tr>"
     )
 
 
 def _table(document: dict[str, Any]) -> str:
     case = document["case"]
+    queue = max_delay_of(document) is not None
+    columns = columns_for("queue" if queue else "shortfall")
+    held = f"held: ≤ {percent(MET_FACTOR * case['sla'])} {'late' if queue else 'short'}"
     headers = [
         _header("policy", text=True),
         _header("role", text=True),
         _header("knob", "set on the tune period", text=True),
-        _header("tune shortfall", "% of tune steps"),
-        *(_header(column.label, column.unit) for column in COLUMNS),
-        _header("SLA on test", f"held: ≤ {percent(MET_FACTOR * case['sla'])} short", text=True),
+        _header("tune late work", "% of tune work")
+        if queue
+        else _header("tune shortfall", "% of tune steps"),
+        *(_header(column.label, column.unit) for column in columns),
+        _header("SLA on test", held, text=True),
     ]
-    rows = "".join(_row(item) for item in case["policies"].values())
+    rows = "".join(_row(item, columns, queue) for item in case["policies"].values())
     return f"<table id='deployed'><thead><tr>{''.join(headers)}</tr></thead>{rows}</table>"
 
 
