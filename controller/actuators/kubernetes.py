@@ -15,7 +15,8 @@ for any kind in `controller.operator.permissions.SCALE_TARGETS`. A pool's replic
   unpinned nodes to remove.
 
 A 409 conflict, 429 or 5xx is retried with exponential backoff; a 403 raises a
-`HarmonyError` naming the missing permission; a 404 names the missing target.
+`HarmonyError` naming the missing permission; a 404 names the missing target. A dynamic
+Karpenter NodePool (no `spec.replicas`) raises `TargetNotScalable` naming the alternatives.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as TransportError
 
-from controller.actuators.base import InFlight, ReplicaState, ScaleResult
+from controller.actuators.base import InFlight, ReplicaState, ScaleResult, TargetNotScalable
 from controller.actuators.disruption import (
     DELETE_MACHINE_ANNOTATION,
     DEPLOYMENT_NAME_LABEL,
@@ -146,6 +147,8 @@ class KubernetesScaleActuator:
     def current(self, pool: str) -> ReplicaState:
         binding = self._binding(pool)
         now = self._clock.now()
+        if binding.target.kind == "NodePool":
+            self._require_static_capacity(binding)
         scale = self._call(binding, "get", lambda: self._get_scale(binding.target))
         desired = int((scale.get("spec") or {}).get("replicas") or 0)
         with self._lock:
@@ -375,30 +378,12 @@ class KubernetesScaleActuator:
             except ApiException as error:
                 status = int(error.status or 0)
                 if status == 403:
-                    if verb in ("list-nodes", "list-pods"):
-                        permission = missing_permission(
-                            "list", "", verb.removeprefix("list-"), None
-                        )
-                    elif verb in ("list-machines", "patch-machines"):
-                        permission = missing_permission(
-                            verb.split("-")[0], target.group, "machines", target.namespace
-                        )
-                    else:
-                        permission = missing_permission(
-                            verb,
-                            target.group,
-                            f"{target.resource}/scale",
-                            None if target.kind in CLUSTER_SCOPED_KINDS else target.namespace,
-                        )
-                    raise PermissionDenied(permission, _reason(error)) from None
+                    raise PermissionDenied(self._permission(target, verb), _reason(error)) from None
                 if status == 404:
-                    raise TargetNotFound(
-                        f"{target.describe()} ({target.api_version}) was not found or has no "
-                        "/scale subresource; create it or fix spec.target"
-                    ) from None
+                    raise TargetNotFound(self._not_found(target, verb)) from None
                 if status not in RETRIED_STATUSES or attempt == self._retries:
                     raise HarmonyError(
-                        f"{verb} /scale of {target.describe()} failed with HTTP {status} "
+                        f"{verb} of {target.describe()} failed with HTTP {status} "
                         f"after {attempt + 1} attempts: {_reason(error)}"
                     ) from None
             except TransportError as error:
@@ -411,6 +396,49 @@ class KubernetesScaleActuator:
             self._sleep(delay)
             delay = min(delay * 2, self._max_backoff)
         raise AssertionError("unreachable")
+
+    def _permission(self, target: TargetRef, verb: str) -> str:
+        """The permission a 403 on `verb` (see `_call`) says the operator lacks."""
+        if verb in ("list-nodes", "list-pods"):
+            return missing_permission("list", "", verb.removeprefix("list-"), None)
+        if verb in ("list-machines", "patch-machines"):
+            action = verb.split("-")[0]
+            return missing_permission(action, target.group, "machines", target.namespace)
+        namespace = None if target.kind in CLUSTER_SCOPED_KINDS else target.namespace
+        if verb == "get-object":
+            return missing_permission("get", target.group, target.resource, namespace)
+        return missing_permission(verb, target.group, f"{target.resource}/scale", namespace)
+
+    def _not_found(self, target: TargetRef, verb: str) -> str:
+        return (
+            f"{target.describe()} ({target.api_version}) was not found or has no /scale "
+            "subresource; create it or fix spec.target"
+        )
+
+    def _require_static_capacity(self, binding: ScaleBinding) -> None:
+        """A Karpenter NodePool without `spec.replicas` is dynamic: no object holds its node
+        count, and patching its `/scale` would try to turn it static (which Karpenter
+        refuses, or does for good). Say so, and what to use instead."""
+        target = binding.target
+        pool = self._call(
+            binding,
+            "get-object",
+            lambda: self._custom.get_cluster_custom_object(
+                target.group,
+                target.version,
+                target.resource,
+                target.name,
+                _request_timeout=self._timeout,
+                _preload_content=False,
+            ),
+        )
+        if (_json(pool).get("spec") or {}).get("replicas") is None:
+            raise TargetNotScalable(
+                f"NodePool {target.name} is dynamic (no spec.replicas): Karpenter sizes it from "
+                "pending pods and no object holds its node count. Target a CapacityBuffer "
+                "(autoscaling.x-k8s.io) that Karpenter honours instead, or use a static-capacity "
+                "NodePool (spec.replicas; StaticCapacity feature gate, Karpenter >= 1.8)"
+            )
 
 
 def _json(response: Any) -> dict[str, Any]:
