@@ -12,8 +12,10 @@ A pool's replica is one chunk of the template (its containers' requests). Its re
   node are usable and pinned (Harmony cannot remove what the workload itself uses);
   unscheduled pods are in flight;
 - the buffer: `spec.replicas` chunks, in flight until the buffer reports
-  `ReadyForProvisioning` and `Provisioning` True and, when a `nodeSelector` is registered, no
-  node of the pool is still joining (not yet advertising its GPUs). A buffer whose
+  `ReadyForProvisioning` True (and `Provisioning` not False) and, when a `nodeSelector` is
+  registered, no node of the pool is still joining (not yet advertising its GPUs).
+  cluster-autoscaler's buffer controller writes both conditions and simulates placeholder
+  pods only while both are True; Karpenter documents the same API. A buffer whose
   `ReadyForProvisioning` is False (e.g. its template is missing) is an error naming why.
 
 `scale(pool, r)` sets `spec.replicas` to the spare capacity beyond the workload's own:
@@ -54,9 +56,6 @@ from controller.operator.permissions import missing_permission
 from controller.operator.spec import TargetRef
 
 FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
-# A buffer's chunks are being provisioned only when both are True (cluster-autoscaler's
-# buffer controller sets them; its pod-list processor injects placeholders only then).
-ACTIVE_CONDITIONS = ("ReadyForProvisioning", "Provisioning")
 
 
 @dataclass(frozen=True)
@@ -192,7 +191,10 @@ class CapacityBufferActuator(KubernetesScaleActuator):
             )
         chunk = self._chunk(binding, str(spec["podTemplateRef"]["name"]))
         running, pending = self._workload_chunks(binding, chunk)
-        active = all(_condition(buffer, kind).get("status") == "True" for kind in ACTIVE_CONDITIONS)
+        active = (
+            ready.get("status") == "True"
+            and _condition(buffer, "Provisioning").get("status") != "False"
+        )
         return BufferView(
             running_chunks=running,
             pending_chunks=pending,
