@@ -382,8 +382,9 @@ class KubernetesScaleActuator:
                 if status == 404:
                     raise TargetNotFound(self._not_found(target, verb)) from None
                 if status not in RETRIED_STATUSES or attempt == self._retries:
+                    request_name = f"{verb} /scale" if verb in ("get", "patch") else verb
                     raise HarmonyError(
-                        f"{verb} of {target.describe()} failed with HTTP {status} "
+                        f"{request_name} of {target.describe()} failed with HTTP {status} "
                         f"after {attempt + 1} attempts: {_reason(error)}"
                     ) from None
             except TransportError as error:
