@@ -42,15 +42,13 @@ from typing import Any
 from kubernetes.utils import parse_quantity
 
 from controller.actuators.base import InFlight, ReplicaState, ScaleResult, TargetNotScalable
-from controller.actuators.kubernetes import (
-    MERGE_PATCH,
-    KubernetesScaleActuator,
-    ScaleBinding,
-    _gpus,
-    _json,
-    _matches,
-    _parse_time,
+from controller.actuators.kube_objects import (
+    allocatable_gpus,
+    labels_match,
+    parse_time,
+    response_json,
 )
+from controller.actuators.kubernetes import MERGE_PATCH, KubernetesScaleActuator, ScaleBinding
 from controller.errors import HarmonyError
 from controller.operator.permissions import missing_permission
 from controller.operator.spec import TargetRef
@@ -176,7 +174,7 @@ class CapacityBufferActuator(KubernetesScaleActuator):
 
     def _view(self, binding: ScaleBinding) -> BufferView:
         target = binding.target
-        buffer = _json(self._call(binding, "get-buffer", lambda: self._get_buffer(target)))
+        buffer = response_json(self._call(binding, "get-buffer", lambda: self._get_buffer(target)))
         spec = buffer.get("spec") or {}
         if spec.get("scalableRef") or not (spec.get("podTemplateRef") or {}).get("name"):
             raise TargetNotScalable(
@@ -204,7 +202,7 @@ class CapacityBufferActuator(KubernetesScaleActuator):
 
     def _chunk(self, binding: ScaleBinding, template_name: str) -> dict[str, Decimal]:
         target = binding.target
-        template = _json(
+        template = response_json(
             self._call(
                 binding,
                 "get-podtemplate",
@@ -242,9 +240,9 @@ class CapacityBufferActuator(KubernetesScaleActuator):
         )
         running: dict[str, Decimal] = {}
         pending: dict[str, Decimal] = {}
-        for pod in _json(listing).get("items", []):
+        for pod in response_json(listing).get("items", []):
             metadata = pod.get("metadata") or {}
-            if not _matches(pod, target.pod_selector) or metadata.get("deletionTimestamp"):
+            if not labels_match(pod, target.pod_selector) or metadata.get("deletionTimestamp"):
                 continue
             if (pod.get("status") or {}).get("phase") in FINISHED_PHASES:
                 continue
@@ -262,11 +260,11 @@ class CapacityBufferActuator(KubernetesScaleActuator):
         return [
             max(
                 now,
-                (_parse_time((node.get("metadata") or {}).get("creationTimestamp")) or now)
+                (parse_time((node.get("metadata") or {}).get("creationTimestamp")) or now)
                 + binding.provisioning_delay,
             )
             for node in self._pool_nodes(binding)
-            if _gpus(node) < binding.gpus_per_replica
+            if allocatable_gpus(node) < binding.gpus_per_replica
         ]
 
     def _get_buffer(self, target: TargetRef) -> Any:
