@@ -72,12 +72,18 @@ class BufferView:
         return math.floor(self.running_chunks + self.pending_chunks + 1e-9)
 
 
+def _quantity(text: object) -> Decimal:
+    """A resource quantity (`500m`, `80Gi`, `1`) as a number."""
+    value: Decimal = parse_quantity(text)  # type: ignore[no-untyped-call]  # untyped client
+    return value
+
+
 def _requests(pod_spec: Mapping[str, Any]) -> dict[str, Decimal]:
     total: dict[str, Decimal] = {}
     for container in pod_spec.get("containers") or []:
         requests = (container.get("resources") or {}).get("requests") or {}
         for name, quantity in requests.items():
-            total[name] = total.get(name, Decimal(0)) + parse_quantity(quantity)
+            total[name] = total.get(name, Decimal(0)) + _quantity(quantity)
     return total
 
 
