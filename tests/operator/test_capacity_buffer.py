@@ -34,10 +34,30 @@ DEPLOYMENTS = "apps/v1/deployments"
 SELECTOR = {"app": "llm"}
 
 
+def buffer_crd() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(BUFFER_CRD.read_text())
+    return loaded
+
+
 def buffer_schema() -> dict[str, Any]:
-    (version,) = yaml.safe_load(BUFFER_CRD.read_text())["spec"]["versions"]
+    (version,) = buffer_crd()["spec"]["versions"]
     schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]
     return schema
+
+
+def declare_capacity_buffers(mock: Any) -> None:
+    """Serve the tests' CapacityBuffer CRD on kmock: its group, version, plural, kind, scope
+    and subresources as the CRD declares them; the verbs the operator uses."""
+    crd = buffer_crd()["spec"]
+    (version,) = crd["versions"]
+    mock.resources[f"{crd['group']}/{version['name']}/{crd['names']['plural']}"] = (
+        kmock.ResourceInfo(
+            kind=crd["names"]["kind"],
+            namespaced=crd["scope"] == "Namespaced",
+            subresources=set(version.get("subresources", {})),
+            verbs={"get", "patch"},
+        )
+    )
 
 
 def buffer_target(name: str = "spare") -> TargetRef:
@@ -87,9 +107,7 @@ def buffer(replicas: int, ready: str = "True", **spec: Any) -> dict[str, Any]:
 @pytest_asyncio.fixture
 async def api() -> AsyncIterator[tuple[Any, k8s.ApiClient]]:
     async with kmock.KubernetesEmulator() as mock, kmock.Server(mock) as server:
-        mock.resources[BUFFERS] = kmock.ResourceInfo(
-            kind="CapacityBuffer", namespaced=True, subresources={"status"}, verbs={"get", "patch"}
-        )
+        declare_capacity_buffers(mock)
         mock.resources["v1/podtemplates"] = kmock.ResourceInfo(
             kind="PodTemplate", namespaced=True, verbs={"get"}
         )
