@@ -27,7 +27,7 @@ import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from controller.actuators.base import Actuator, ReplicaState, ScaleResult
+from controller.actuators.base import Actuator, ReplicaState, ScaleResult, TargetNotScalable
 from controller.clock import Clock
 from controller.errors import HarmonyError
 from controller.operator import records
@@ -175,6 +175,8 @@ def _observe(runtime: PoolRuntime, deps: CycleDeps, cycle_at: dt.datetime) -> Ob
     item = Observed(runtime=runtime, cycle_at=cycle_at)
     try:
         item.replicas = deps.actuator.current(config.key)
+    except TargetNotScalable as error:
+        item.target_error, item.target_unscalable = str(error), True
     except HarmonyError as error:
         item.target_error = str(error)
     step = config.interval
@@ -197,6 +199,9 @@ def _decide(item: Observed, forecast: Any, deps: CycleDeps) -> PoolOutcome:
     state: ReplicaState | None = item.replicas
     if state is None:
         reason = "Forbidden" if item.target_error.startswith("forbidden") else "TargetUnavailable"
+        if item.target_unscalable:
+            reason = "TargetNotScalable"
+            outcome.conditions["Invalid"] = ("True", reason, f"spec.target: {item.target_error}")
         outcome.conditions["Ready"] = condition(False, reason, item.target_error)
         outcome.reason = item.target_error
         return outcome

@@ -21,7 +21,9 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from sqlalchemy.orm import Session, sessionmaker
 
+from controller.actuators.capacity_buffer import CapacityBufferActuator
 from controller.actuators.kubernetes import KubernetesScaleActuator
+from controller.actuators.targets import TargetActuator
 from controller.clock import Clock, SystemClock
 from controller.cycle import CycleDeps
 from controller.errors import HarmonyError
@@ -140,7 +142,9 @@ def build_operator_runtime(
     clock = clock or SystemClock()
     sessions = build_sessions(settings)
     api_client = kubernetes_api_client(options.kubeconfig)
-    actuator = KubernetesScaleActuator(api_client, clock)
+    actuator = TargetActuator(
+        KubernetesScaleActuator(api_client, clock), CapacityBufferActuator(api_client, clock)
+    )
     trainer = None
     if options.train_models:
         # An operator that trains needs torch for its first pool: import it now, at startup

@@ -13,6 +13,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from controller.errors import HarmonyError
+
 
 @dataclass(frozen=True)
 class InFlight:
@@ -66,6 +68,11 @@ class ScaleResult:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+class TargetNotScalable(HarmonyError):
+    """The target exists but can never be driven as it is (e.g. a dynamic Karpenter NodePool,
+    which has no replica count): the spec must change; the message names the alternative."""
+
+
 class Actuator(Protocol):
     """Reads and sets the replica count of named pools.
 
@@ -80,7 +87,8 @@ class Actuator(Protocol):
       Calling again with a key already used returns the first call's result, marked
       `duplicate`, without acting again: one action per pool per cycle, however often a
       cycle is retried.
-    - Unknown pools, negative counts and failures of the backend raise `HarmonyError`.
+    - Unknown pools, negative counts and failures of the backend raise `HarmonyError`;
+      a target that cannot be driven at all raises `TargetNotScalable`.
     """
 
     def current(self, pool: str) -> ReplicaState: ...

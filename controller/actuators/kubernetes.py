@@ -15,7 +15,8 @@ for any kind in `controller.operator.permissions.SCALE_TARGETS`. A pool's replic
   unpinned nodes to remove.
 
 A 409 conflict, 429 or 5xx is retried with exponential backoff; a 403 raises a
-`HarmonyError` naming the missing permission; a 404 names the missing target.
+`HarmonyError` naming the missing permission; a 404 names the missing target. A dynamic
+Karpenter NodePool (no `spec.replicas`) raises `TargetNotScalable` naming the alternatives.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as TransportError
 
-from controller.actuators.base import InFlight, ReplicaState, ScaleResult
+from controller.actuators.base import InFlight, ReplicaState, ScaleResult, TargetNotScalable
 from controller.actuators.disruption import (
     DELETE_MACHINE_ANNOTATION,
     DEPLOYMENT_NAME_LABEL,
@@ -40,9 +41,17 @@ from controller.actuators.disruption import (
     blocks_disruption,
     choose_machines_to_delete,
 )
+from controller.actuators.kube_objects import (
+    allocatable_gpus,
+    error_reason,
+    labels_match,
+    object_name,
+    parse_time,
+    response_json,
+)
 from controller.clock import Clock
 from controller.errors import HarmonyError
-from controller.operator.permissions import GPU_RESOURCE, missing_permission
+from controller.operator.permissions import missing_permission
 from controller.operator.spec import TargetRef
 
 log = logging.getLogger(__name__)
@@ -76,20 +85,6 @@ class ScaleBinding:
     provisioning_delay: dt.timedelta
     node_selector: Mapping[str, str] = field(default_factory=dict)
     gpus_per_replica: int = 1
-
-
-def _parse_time(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _gpus(node: Mapping[str, Any]) -> int:
-    allocatable = (node.get("status") or {}).get("allocatable") or {}
-    try:
-        return int(str(allocatable.get(GPU_RESOURCE, "0")))
-    except ValueError:
-        return 0
 
 
 class KubernetesScaleActuator:
@@ -146,6 +141,8 @@ class KubernetesScaleActuator:
     def current(self, pool: str) -> ReplicaState:
         binding = self._binding(pool)
         now = self._clock.now()
+        if binding.target.kind == "NodePool":
+            self._require_static_capacity(binding)
         scale = self._call(binding, "get", lambda: self._get_scale(binding.target))
         desired = int((scale.get("spec") or {}).get("replicas") or 0)
         with self._lock:
@@ -212,16 +209,16 @@ class KubernetesScaleActuator:
         self, binding: ScaleBinding, desired: int, now: dt.datetime
     ) -> ReplicaState:
         nodes = self._pool_nodes(binding)
-        advertising = [node for node in nodes if _gpus(node) >= binding.gpus_per_replica]
+        advertising = [node for node in nodes if allocatable_gpus(node) >= binding.gpus_per_replica]
         usable = min(desired, len(advertising))
         joining = sorted(
             max(
                 now,
-                (_parse_time((node.get("metadata") or {}).get("creationTimestamp")) or now)
+                (parse_time((node.get("metadata") or {}).get("creationTimestamp")) or now)
                 + binding.provisioning_delay,
             )
             for node in nodes
-            if _gpus(node) < binding.gpus_per_replica
+            if allocatable_gpus(node) < binding.gpus_per_replica
         )
         pending = desired - usable
         in_flight: list[InFlight] = [InFlight(1, ready_at) for ready_at in joining[:pending]]
@@ -229,7 +226,7 @@ class KubernetesScaleActuator:
         if not_started > 0:
             in_flight.append(InFlight(not_started, now + binding.provisioning_delay))
         pinned_nodes = self._nodes_running_do_not_disrupt_pods(binding)
-        pinned = sum(1 for node in advertising if _name(node) in pinned_nodes)
+        pinned = sum(1 for node in advertising if object_name(node) in pinned_nodes)
         return ReplicaState(
             usable=usable, in_flight=tuple(in_flight), observed_at=now, pinned=min(pinned, usable)
         )
@@ -247,8 +244,8 @@ class KubernetesScaleActuator:
         )
         return [
             node
-            for node in _json(listing).get("items", [])
-            if _matches(node, binding.node_selector)
+            for node in response_json(listing).get("items", [])
+            if labels_match(node, binding.node_selector)
         ]
 
     def _mark_machines_to_delete(self, binding: ScaleBinding, count: int) -> None:
@@ -268,11 +265,11 @@ class KubernetesScaleActuator:
                 _preload_content=False,
             ),
         )
-        machines = [MachineView.of(item) for item in _json(listing).get("items", [])]
+        machines = [MachineView.of(item) for item in response_json(listing).get("items", [])]
         usable = {
-            _name(node)
+            object_name(node)
             for node in self._pool_nodes(binding)
-            if _gpus(node) >= binding.gpus_per_replica
+            if allocatable_gpus(node) >= binding.gpus_per_replica
         }
         marks = choose_machines_to_delete(
             machines, usable, self._nodes_running_do_not_disrupt_pods(binding), count
@@ -312,7 +309,7 @@ class KubernetesScaleActuator:
             )
             nodes = frozenset(
                 str(pod["spec"]["nodeName"])
-                for pod in _json(listing).get("items", [])
+                for pod in response_json(listing).get("items", [])
                 if blocks_disruption(pod)
             )
             self._pinned_nodes = (time.monotonic(), nodes)
@@ -338,7 +335,7 @@ class KubernetesScaleActuator:
                 _request_timeout=self._timeout,
                 _preload_content=False,
             )
-        return _json(response)
+        return response_json(response)
 
     def _patch_scale(self, target: TargetRef, replicas: int) -> None:
         body = {"spec": {"replicas": replicas}}
@@ -375,31 +372,15 @@ class KubernetesScaleActuator:
             except ApiException as error:
                 status = int(error.status or 0)
                 if status == 403:
-                    if verb in ("list-nodes", "list-pods"):
-                        permission = missing_permission(
-                            "list", "", verb.removeprefix("list-"), None
-                        )
-                    elif verb in ("list-machines", "patch-machines"):
-                        permission = missing_permission(
-                            verb.split("-")[0], target.group, "machines", target.namespace
-                        )
-                    else:
-                        permission = missing_permission(
-                            verb,
-                            target.group,
-                            f"{target.resource}/scale",
-                            None if target.kind in CLUSTER_SCOPED_KINDS else target.namespace,
-                        )
-                    raise PermissionDenied(permission, _reason(error)) from None
+                    permission = self._permission(target, verb)
+                    raise PermissionDenied(permission, error_reason(error)) from None
                 if status == 404:
-                    raise TargetNotFound(
-                        f"{target.describe()} ({target.api_version}) was not found or has no "
-                        "/scale subresource; create it or fix spec.target"
-                    ) from None
+                    raise TargetNotFound(self._not_found(target, verb)) from None
                 if status not in RETRIED_STATUSES or attempt == self._retries:
+                    request_name = f"{verb} /scale" if verb in ("get", "patch") else verb
                     raise HarmonyError(
-                        f"{verb} /scale of {target.describe()} failed with HTTP {status} "
-                        f"after {attempt + 1} attempts: {_reason(error)}"
+                        f"{request_name} of {target.describe()} failed with HTTP {status} "
+                        f"after {attempt + 1} attempts: {error_reason(error)}"
                     ) from None
             except TransportError as error:
                 if attempt == self._retries:
@@ -412,29 +393,45 @@ class KubernetesScaleActuator:
             delay = min(delay * 2, self._max_backoff)
         raise AssertionError("unreachable")
 
+    def _permission(self, target: TargetRef, verb: str) -> str:
+        """The permission a 403 on `verb` (see `_call`) says the operator lacks."""
+        if verb in ("list-nodes", "list-pods"):
+            return missing_permission("list", "", verb.removeprefix("list-"), None)
+        if verb in ("list-machines", "patch-machines"):
+            action = verb.split("-")[0]
+            return missing_permission(action, target.group, "machines", target.namespace)
+        namespace = None if target.kind in CLUSTER_SCOPED_KINDS else target.namespace
+        if verb == "get-object":
+            return missing_permission("get", target.group, target.resource, namespace)
+        return missing_permission(verb, target.group, f"{target.resource}/scale", namespace)
 
-def _json(response: Any) -> dict[str, Any]:
-    import json
+    def _not_found(self, target: TargetRef, verb: str) -> str:
+        return (
+            f"{target.describe()} ({target.api_version}) was not found or has no /scale "
+            "subresource; create it or fix spec.target"
+        )
 
-    if isinstance(response, dict):
-        return response
-    data = response.data if hasattr(response, "data") else response
-    return dict(json.loads(data))
-
-
-def _name(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("name") or "")
-
-
-def _matches(node: Mapping[str, Any], selector: Mapping[str, str]) -> bool:
-    labels = (node.get("metadata") or {}).get("labels") or {}
-    return all(labels.get(key) == value for key, value in selector.items())
-
-
-def _reason(error: ApiException) -> str:
-    import json
-
-    try:
-        return str(json.loads(error.body or "{}").get("message") or error.reason)
-    except ValueError:
-        return str(error.reason)
+    def _require_static_capacity(self, binding: ScaleBinding) -> None:
+        """A Karpenter NodePool without `spec.replicas` is dynamic: no object holds its node
+        count, and patching its `/scale` would try to turn it static (which Karpenter
+        refuses, or does for good). Say so, and what to use instead."""
+        target = binding.target
+        pool = self._call(
+            binding,
+            "get-object",
+            lambda: self._custom.get_cluster_custom_object(
+                target.group,
+                target.version,
+                target.resource,
+                target.name,
+                _request_timeout=self._timeout,
+                _preload_content=False,
+            ),
+        )
+        if (response_json(pool).get("spec") or {}).get("replicas") is None:
+            raise TargetNotScalable(
+                f"NodePool {target.name} is dynamic (no spec.replicas): Karpenter sizes it from "
+                "pending pods and no object holds its node count. Target a CapacityBuffer "
+                "(autoscaling.x-k8s.io) that Karpenter honours instead, or use a static-capacity "
+                "NodePool (spec.replicas; StaticCapacity feature gate, Karpenter >= 1.8)"
+            )

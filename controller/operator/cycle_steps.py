@@ -93,6 +93,7 @@ class Observed:
     cycle_at: dt.datetime
     replicas: ReplicaState | None = None
     target_error: str = ""
+    target_unscalable: bool = False  # the target can never be driven as it is: Invalid
     series: FloatArray | None = None
     complete: bool = False
     issues: list[str] = field(default_factory=list)

@@ -7,10 +7,15 @@ ClusterRole and Role with this module), so a new API call is paired with a new r
   writing their status, posting Events, reading nodes and listing pods (do-not-disrupt).
 - `LEADER_ELECTION_RULES`: namespaced rules (Role in the operator's own namespace) for
   the `coordination.k8s.io` Lease that makes exactly one operator replica act.
-- `SCALE_TARGETS`: every kind a `PoolAutoscaler` may target, kind → (apiGroup, resource);
-  `scale_target_rules(kinds)` gives the rules for the kinds enabled in the chart's values,
-  and `machine_deletion_rules(kinds)` the Machine rules a MachineDeployment's scale-down
-  needs.
+- `SCALE_TARGETS`: every kind with a `/scale` subresource a `PoolAutoscaler` may target,
+  kind → (apiGroup, resource); `scale_target_rules(kinds)` gives the rules for the kinds
+  enabled in the chart's values, and `machine_deletion_rules(kinds)` the Machine rules a
+  MachineDeployment's scale-down needs.
+- `BUFFER_TARGETS`: the SIG Autoscaling `CapacityBuffer`, which has no `/scale`: the
+  operator patches its `spec.replicas` and reads the `PodTemplate` it refers to.
+  `TARGET_KINDS` is both; `target_object_rules(kinds)` gives the rules on the objects
+  themselves (the buffer, its pod template, and a NodePool's own spec, read to tell a
+  static-capacity NodePool from a dynamic one).
 """
 
 from __future__ import annotations
@@ -32,6 +37,14 @@ SCALE_TARGETS: dict[str, tuple[str, str]] = {
     "Deployment": ("apps", "deployments"),
     "StatefulSet": ("apps", "statefulsets"),
 }
+
+# Kinds without `/scale` whose own `spec.replicas` the operator sets (see
+# controller/actuators/capacity_buffer.py).
+BUFFER_TARGETS: dict[str, tuple[str, str]] = {
+    "CapacityBuffer": ("autoscaling.x-k8s.io", "capacitybuffers"),
+}
+
+TARGET_KINDS: dict[str, tuple[str, str]] = {**SCALE_TARGETS, **BUFFER_TARGETS}
 
 # Reading `/scale` for current replicas and patching it to act; nothing on the object itself.
 SCALE_VERBS: list[str] = ["get", "patch"]
@@ -82,17 +95,39 @@ def scale_target_rules(kinds: list[str] | None = None) -> list[dict[str, Any]]:
     One rule per API group, resources sorted, so the chart can render the same list.
     """
     chosen = list(SCALE_TARGETS) if kinds is None else kinds
-    unknown = [kind for kind in chosen if kind not in SCALE_TARGETS]
+    unknown = [kind for kind in chosen if kind not in TARGET_KINDS]
     if unknown:
-        raise ValueError(f"unknown scale target kinds {unknown}; known: {sorted(SCALE_TARGETS)}")
+        raise ValueError(f"unknown scale target kinds {unknown}; known: {sorted(TARGET_KINDS)}")
     by_group: dict[str, list[str]] = {}
     for kind in chosen:
+        if kind not in SCALE_TARGETS:
+            continue  # no /scale: see target_object_rules
         group, resource = SCALE_TARGETS[kind]
         by_group.setdefault(group, []).append(f"{resource}/scale")
     return [
         {"apiGroups": [group], "resources": sorted(resources), "verbs": list(SCALE_VERBS)}
         for group, resources in sorted(by_group.items())
     ]
+
+
+def target_object_rules(kinds: list[str] | None = None) -> list[dict[str, Any]]:
+    """Rules on the target objects themselves for the enabled kinds (all by default):
+    a CapacityBuffer is read and its `spec.replicas` patched, and the `PodTemplate` it refers
+    to read (the size of one chunk); a NodePool is read to refuse a dynamic one (no
+    `spec.replicas`), whose `/scale` would otherwise turn it static."""
+    chosen = list(TARGET_KINDS) if kinds is None else kinds
+    unknown = [kind for kind in chosen if kind not in TARGET_KINDS]
+    if unknown:
+        raise ValueError(f"unknown target kinds {unknown}; known: {sorted(TARGET_KINDS)}")
+    rules: list[dict[str, Any]] = []
+    if "CapacityBuffer" in chosen:
+        group, resource = BUFFER_TARGETS["CapacityBuffer"]
+        rules.append({"apiGroups": [group], "resources": [resource], "verbs": ["get", "patch"]})
+        rules.append({"apiGroups": [""], "resources": ["podtemplates"], "verbs": ["get"]})
+    if "NodePool" in chosen:
+        group, resource = SCALE_TARGETS["NodePool"]
+        rules.append({"apiGroups": [group], "resources": [resource], "verbs": ["get"]})
+    return rules
 
 
 def machine_deletion_rules(kinds: list[str] | None = None) -> list[dict[str, Any]]:

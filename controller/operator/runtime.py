@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.actuators.kubernetes import KubernetesScaleActuator, ScaleBinding
+from controller.actuators.kubernetes import ScaleBinding
+from controller.actuators.targets import TargetActuator
 from controller.cycle import CycleDeps, PoolOutcome, run_cycle
 from controller.operator.cycle_steps import PoolRuntime, condition, slot_start
 from controller.operator.leader import LeaseElector
@@ -29,7 +30,7 @@ GOOD = {"Ready": "True", "MetricsAvailable": "True", "ModelReady": "True", "Inva
 @dataclass
 class OperatorRuntime:
     deps: CycleDeps
-    actuator: KubernetesScaleActuator
+    actuator: TargetActuator
     elector: LeaseElector | None
     metrics: OperatorMetrics
     default_prometheus_url: str | None
@@ -170,7 +171,8 @@ def status_update(
     the Events (type, reason, message) it posts: one per scale, replica change seen, or
     condition whose status or reason changed."""
     conditions = dict(outcome.conditions)
-    conditions["Invalid"] = ("False", "SpecValid", "the spec passed every check")
+    # A cycle may find the target itself unusable (e.g. a dynamic NodePool): its Invalid stays.
+    conditions.setdefault("Invalid", ("False", "SpecValid", "the spec passed every check"))
     merged, changed = merge_conditions(list(previous.get("conditions") or []), conditions, now)
     fields = outcome.status_fields()
     fields["mode"] = mode

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.errors import HarmonyError
-from controller.operator.permissions import SCALE_TARGETS
+from controller.operator.permissions import BUFFER_TARGETS, TARGET_KINDS
 from controller.series import Indicator
 
 MODES = ("Recommend", "Enforce")
@@ -54,7 +54,8 @@ def parse_duration(text: object, field_path: str) -> dt.timedelta:
 
 @dataclass(frozen=True)
 class TargetRef:
-    """The object whose `/scale` subresource the pool drives."""
+    """The object the pool drives: its `/scale` subresource, or for a `CapacityBuffer` its
+    `spec.replicas`; `pod_selector` labels the workload's pods (CapacityBuffer only)."""
 
     api_version: str
     kind: str
@@ -62,6 +63,7 @@ class TargetRef:
     namespace: str
     group: str
     resource: str
+    pod_selector: dict[str, str] = field(default_factory=dict)
 
     @property
     def version(self) -> str:
@@ -170,20 +172,28 @@ def _target(spec: Mapping[str, Any], namespace: str) -> TargetRef:
         if not isinstance(raw.get(key), str) or not raw.get(key):
             raise InvalidSpec(f"spec.target.{key}", "is required")
     kind = str(raw["kind"])
-    if kind not in SCALE_TARGETS:
+    if kind not in TARGET_KINDS:
         raise InvalidSpec(
             "spec.target.kind",
             f"{kind} is not a kind this operator may scale; use one of "
-            f"{', '.join(sorted(SCALE_TARGETS))} (or add it to controller/operator/permissions.py "
-            "and the chart's RBAC)",
+            f"{', '.join(sorted(TARGET_KINDS))}. A pool without a replica count (a dynamic "
+            "Karpenter NodePool, cluster-autoscaler node groups) is driven through a "
+            "CapacityBuffer (autoscaling.x-k8s.io) that its autoscaler honours",
         )
-    group, resource = SCALE_TARGETS[kind]
+    group, resource = TARGET_KINDS[kind]
     api_version = str(raw["apiVersion"])
     given_group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
     if given_group != group:
         raise InvalidSpec(
             "spec.target.apiVersion",
             f"{kind} belongs to API group {group or 'core'}, got {api_version!r}",
+        )
+    selector = _mapping(raw.get("podSelector"), "spec.target.podSelector")
+    if kind in BUFFER_TARGETS and not selector:
+        raise InvalidSpec(
+            "spec.target.podSelector",
+            "a CapacityBuffer target needs the labels of the workload's pods (e.g. "
+            "app: llm-serving): the buffer holds only the capacity beyond what they request",
         )
     return TargetRef(
         api_version=api_version,
@@ -192,6 +202,7 @@ def _target(spec: Mapping[str, Any], namespace: str) -> TargetRef:
         namespace=str(raw.get("namespace") or namespace),
         group=group,
         resource=resource,
+        pod_selector={str(key): str(value) for key, value in selector.items()},
     )
 
 

@@ -100,7 +100,13 @@ def _rule_errors(schema: Schema, value: Any, path: str) -> list[str]:
 
 def admission_errors(manifest: dict[str, Any]) -> list[str]:
     """Why the API server would refuse `manifest` (empty: it would store it)."""
-    schema = version_schema(manifest["apiVersion"].rsplit("/", 1)[-1])
+    return schema_admission_errors(
+        version_schema(manifest["apiVersion"].rsplit("/", 1)[-1]), manifest
+    )
+
+
+def schema_admission_errors(schema: Schema, manifest: dict[str, Any]) -> list[str]:
+    """Why the API server would refuse `manifest` under the structural `schema` of any CRD."""
     defaulted = copy.deepcopy(manifest)
     _apply_defaults(schema, defaulted)
     validator = jsonschema.Draft4Validator(_strict(schema))

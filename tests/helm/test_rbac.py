@@ -25,7 +25,8 @@ except ImportError as missing:  # the operator owns the module; without it nothi
 Grant = tuple[str, str, str]  # (apiGroup, resource, verb)
 
 # The issue's list: read/watch PoolAutoscalers and patch their status; get/patch /scale of
-# the enabled targets; read nodes and pods; create Events; Leases in its own namespace.
+# the enabled targets (a CapacityBuffer: get/patch the buffer, get its PodTemplate); read
+# nodes and pods; create Events; Leases in its own namespace.
 # kopf also patches the PoolAutoscaler itself (its last-handled annotation and finalizer)
 # and Events may be patched when kopf/client aggregate repeats: both are declared by the
 # operator in permissions.py and allowed here by name.
@@ -61,30 +62,43 @@ def _normalised(rules: list[dict[str, Any]]) -> list[dict[str, list[str]]]:
 
 
 def _enabled_kinds(values: dict[str, Any]) -> list[str]:
-    defaults = {"MachineDeployment": True, "MachinePool": True, "NodePool": True}
+    defaults = {
+        "MachineDeployment": True,
+        "MachinePool": True,
+        "NodePool": True,
+        "CapacityBuffer": True,
+    }
     chosen = {**defaults, **values.get("rbac", {}).get("scaleTargets", {})}
     return [kind for kind, enabled in chosen.items() if enabled]
 
 
 SCALE_CHOICES: dict[str, dict[str, Any]] = {
     "defaults": {},
-    "every-kind": {"rbac": {"scaleTargets": dict.fromkeys(permissions.SCALE_TARGETS, True)}},
+    "every-kind": {"rbac": {"scaleTargets": dict.fromkeys(permissions.TARGET_KINDS, True)}},
     "deployment-only": {
         "rbac": {
             "scaleTargets": {
-                **dict.fromkeys(permissions.SCALE_TARGETS, False),
+                **dict.fromkeys(permissions.TARGET_KINDS, False),
                 "Deployment": True,
             }
         }
     },
-    "no-kind": {"rbac": {"scaleTargets": dict.fromkeys(permissions.SCALE_TARGETS, False)}},
+    "no-kind": {"rbac": {"scaleTargets": dict.fromkeys(permissions.TARGET_KINDS, False)}},
+    "capacity-buffer-only": {
+        "rbac": {
+            "scaleTargets": {
+                **dict.fromkeys(permissions.TARGET_KINDS, False),
+                "CapacityBuffer": True,
+            }
+        }
+    },
     "everything-on": VALUE_SETS["everything-on"],
 }
 
 
 def test_chart_offers_exactly_the_operators_scale_target_kinds() -> None:
     (cluster_role,) = find(render(SCALE_CHOICES["every-kind"]), "ClusterRole")
-    assert _enabled_kinds(SCALE_CHOICES["every-kind"]) == list(permissions.SCALE_TARGETS)
+    assert sorted(_enabled_kinds(SCALE_CHOICES["every-kind"])) == sorted(permissions.TARGET_KINDS)
     scale_rules = [rule for rule in cluster_role["rules"] if "/scale" in rule["resources"][0]]
     assert _normalised(scale_rules) == _normalised(permissions.scale_target_rules())
 
@@ -96,6 +110,7 @@ def test_cluster_role_is_exactly_the_declared_rules(name: str) -> None:
     expected = [
         *permissions.OPERATOR_RULES,
         *permissions.scale_target_rules(_enabled_kinds(values)),
+        *permissions.target_object_rules(_enabled_kinds(values)),
         *permissions.machine_deletion_rules(_enabled_kinds(values)),
     ]
     assert _normalised(cluster_role["rules"]) == _normalised(expected)
@@ -119,6 +134,9 @@ def test_nothing_beyond_the_issues_list_is_granted(name: str) -> None:
         if kind in _enabled_kinds(values)
         for verb in ("get", "patch")
     }
+    # A CapacityBuffer is patched itself (no /scale) and its PodTemplate read; a NodePool is
+    # read to refuse a dynamic one.
+    scale_allowed |= _grants(permissions.target_object_rules(_enabled_kinds(values)))
     if "MachineDeployment" in _enabled_kinds(values):
         # Its scale-down marks which Machines go, so that none running do-not-disrupt pods does.
         scale_allowed |= {("cluster.x-k8s.io", "machines", verb) for verb in ("list", "patch")}
@@ -130,9 +148,9 @@ def test_nothing_beyond_the_issues_list_is_granted(name: str) -> None:
     assert not any("*" in rule[key] for rule in every_rule for key in keys)
     assert not any("resourceNames" in rule or "nonResourceURLs" in rule for rule in every_rule)
     # a disabled kind gets nothing at all, not even reads of its /scale
-    disabled = set(permissions.SCALE_TARGETS) - set(_enabled_kinds(values))
+    disabled = set(permissions.TARGET_KINDS) - set(_enabled_kinds(values))
     for kind in disabled:
-        resource = permissions.SCALE_TARGETS[kind][1]
+        resource = permissions.TARGET_KINDS[kind][1]
         assert not any(grant[1].startswith(resource) for grant in cluster_grants), kind
 
 

@@ -17,6 +17,7 @@ from controller.operator.permissions import (
     LEADER_ELECTION_RULES,
     OPERATOR_RULES,
     SCALE_TARGETS,
+    TARGET_KINDS,
     scale_target_rules,
 )
 
@@ -52,6 +53,14 @@ def _schema_errors(manifest: dict[str, Any]) -> list[str]:
         and spec["minReplicas"] > spec["maxReplicas"]
     ):
         errors.append(rules[0]["message"])
+    # The target's one CEL rule: a CapacityBuffer names its workload's pods.
+    target_rules = schema["properties"]["spec"]["properties"]["target"]["x-kubernetes-validations"]
+    assert [rule["rule"] for rule in target_rules] == [
+        "self.kind != 'CapacityBuffer' || has(self.podSelector)"
+    ]
+    target = spec.get("target", {})
+    if target.get("kind") == "CapacityBuffer" and "podSelector" not in target:
+        errors.append(target_rules[0]["message"])
     names = [item.get("name") for item in spec.get("indicators", []) if isinstance(item, dict)]
     if len(names) != len(set(names)):
         errors.append("duplicate indicator name")
@@ -75,7 +84,7 @@ def test_examples_are_accepted(path: Path) -> None:
     manifest = yaml.safe_load(path.read_text())
     assert manifest["kind"] == CRD_KIND
     assert _schema_errors(manifest) == []
-    assert manifest["spec"]["target"]["kind"] in SCALE_TARGETS
+    assert manifest["spec"]["target"]["kind"] in TARGET_KINDS
 
 
 @pytest.mark.parametrize("path", INVALID, ids=lambda path: path.name)
@@ -83,9 +92,9 @@ def test_broken_examples_are_rejected(path: Path) -> None:
     assert _schema_errors(yaml.safe_load(path.read_text())), f"{path.name} was accepted"
 
 
-def test_examples_cover_the_three_kinds_of_target() -> None:
+def test_examples_cover_the_four_kinds_of_target() -> None:
     kinds = {yaml.safe_load(path.read_text())["spec"]["target"]["kind"] for path in EXAMPLES}
-    assert kinds == {"MachineDeployment", "NodePool", "Deployment"}
+    assert kinds == {"MachineDeployment", "NodePool", "Deployment", "CapacityBuffer"}
 
 
 def test_rules_name_every_scale_target_once() -> None:
