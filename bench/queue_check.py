@@ -17,6 +17,8 @@ the first half of the trace and the comparison is scored on the second half only
   duty cycle's busy time) over the first half: what a pod served per second of being busy.
 - `backlog fit`: the μ on a log grid whose fluid backlog has the least mean absolute error
   against the recorded backlog over the first half; the smallest such μ when several tie.
+- `frequency match`: the μ on that grid whose fluid queue is non-empty on as many first-half
+  steps as the recorded one: the fluid model's best chance to time the recorded queues.
 Arrivals are `service.qps` x step: the generative requests of the pods plus the gateway's
 API requests, as the project reads the service's demand. The trace's values are scaled
 (its README), so QPS x step is requests only up to an unknown factor; the backlog's
@@ -34,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.options import RunSize, add_smoke_option, parse_with_smoke
+from controller.errors import HarmonyError
 from controller.traces import TraceOptions, load_trace
 from decision.queue import account_queue, fluid_backlog
 from decision.types import FloatArray
@@ -83,6 +86,13 @@ def queue_grid(run_size: RunSize) -> QueueGrid:
         series = series.slice(0, SMOKE_STEPS)
     step = series.step_seconds
     pods = forward_fill(series.column("gpu.pods"))
+    if np.isnan(pods).any():
+        # Only leading steps stay NaN after the forward fill.
+        unknown = int(np.isnan(pods).sum())
+        raise HarmonyError(
+            f"{TRACE}: no GPU pod reports a duty cycle in the first {unknown} steps, so their "
+            f"capacity is unknown; check pod_gpu_duty_cycle_anon.csv.gz"
+        )
     duty = np.nan_to_num(series.column("gpu.duty_cycle"), nan=0.0) / 100.0
     return QueueGrid(
         hours=np.arange(len(series), dtype=np.float64) * (step / 3600.0),
