@@ -102,6 +102,30 @@ def test_backtest_smoke_with_drift(
     assert_numbers(figures(output, "drift"), ("shortfall_test",))
 
 
+@pytest.mark.slow
+def test_queue_check_smoke_writes_its_figures_and_plot(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plot = tmp_path / "queue_check.png"
+    found = figures(run_smoke("queue_check", ["--plot", str(plot)], capsys), "queue_check")
+    assert found["step"] == "57"
+    assert_numbers(
+        found,
+        (
+            "pods_rate",
+            "backlog_corr",
+            "backlog_mae_rel",
+            "nonempty_agreement",
+            "wait_p95_sim_s",
+            "wait_p95_rec_s",
+            "fit_rate",
+            "match_rate",
+            "little_qps_scale",
+        ),
+    )
+    assert plot.read_bytes().startswith(b"\x89PNG")
+
+
 def test_speed_decide_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     found = figures(run_smoke("speed_decide", [], capsys), "decide")
     assert_numbers(found, ("S", "H", "R", "ms"))
