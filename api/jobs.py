@@ -147,6 +147,7 @@ def _run(
     from controller.backtest.runner import BacktestConfig, run_backtest
     from controller.backtest.store import case_summary, result_rows
     from controller.traces import TraceOptions, load_trace
+    from decision.types import SlaKind
 
     step = parameters.get("step_seconds")
     options = TraceOptions(
@@ -162,6 +163,9 @@ def _run(
         peak_replicas=parameters["peak_replicas"],
         provisioning_delay=dt.timedelta(seconds=parameters["provisioning_delay_seconds"]),
         sla=parameters["sla"],
+        # Runs submitted before the queue SLA existed were shortfall runs.
+        sla_kind=SlaKind(parameters.get("sla_kind", "shortfall")),
+        max_delay=_seconds(parameters.get("max_delay_seconds")),
         train_fraction=parameters["train_fraction"],
         sweep=parameters["sweep"],
         num_samples=parameters["num_samples"],
@@ -177,6 +181,10 @@ def _run(
     summary["demand_scale"] = outcome.demand_scale
     summary["run_notes"] = outcome.notes
     return results, summary
+
+
+def _seconds(value: float | None) -> dt.timedelta | None:
+    return None if value is None else dt.timedelta(seconds=value)
 
 
 def submit_retrain(ctx: Any, namespace: str, name: str, spec: dict[str, Any]) -> str:

@@ -36,7 +36,24 @@ class BacktestSpec(BaseModel):
         min_length=1,
         max_length=6,
     )
-    sla: float = Field(default=0.01, gt=0, lt=1, description="Shortfall-rate target ε.")
+    sla: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="ε: the shortfall-rate target, or under the queue SLA the largest share of "
+        "work waiting longer than max_delay_seconds.",
+    )
+    sla_kind: Literal["shortfall", "queue"] = Field(
+        default="shortfall",
+        description="shortfall: demand above capacity is a violation; queue: demand is work "
+        "that waits in a FIFO queue, and only work waiting longer than max_delay_seconds is.",
+    )
+    max_delay_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_SECONDS,
+        description="The queue SLA's longest acceptable wait (needed with sla_kind queue).",
+    )
     capacity_per_replica: float = Field(default=1.0, gt=0, le=limits.MAX_CAPACITY_PER_REPLICA)
     peak_replicas: int | None = Field(
         default=32,
@@ -67,6 +84,10 @@ class BacktestSpec(BaseModel):
             raise ValueError("max_replicas must be >= min_replicas")
         if len(set(self.policies)) != len(self.policies):
             raise ValueError("policies must not repeat")
+        if self.sla_kind == "queue" and self.max_delay_seconds is None:
+            raise ValueError("sla_kind queue needs max_delay_seconds, e.g. 600")
+        if self.sla_kind == "shortfall" and self.max_delay_seconds is not None:
+            raise ValueError("max_delay_seconds applies to sla_kind queue only; drop it")
         return self
 
 

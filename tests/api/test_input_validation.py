@@ -161,3 +161,22 @@ def test_an_unknown_body_key_is_named_on_one_line(client: TestClient) -> None:
 
 def test_escape_control_characters() -> None:
     assert escape_control_characters("a\x00b\n\x85é") == "a\\u0000b\\u000a\\u0085é"
+
+
+@POSTGRES_ONLY
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ({"sla_kind": "queue"}, "sla_kind queue needs max_delay_seconds"),
+        ({"max_delay_seconds": 600}, "max_delay_seconds applies to sla_kind queue only"),
+        ({"sla_kind": "queue", "max_delay_seconds": 0}, "greater than 0"),
+        ({"sla_kind": "latency"}, "'shortfall' or 'queue'"),
+    ],
+)
+def test_queue_sla_settings_that_do_not_fit_are_422(
+    client: TestClient, extra: dict[str, Any], words: str
+) -> None:
+    response = client.post("/api/v1/backtests", json={**CHEAP_SPEC, **extra}, headers=ADMIN)
+    assert response.status_code == 422, response.text
+    message = response.json()["error"]["message"]
+    assert words in message and "\n" not in message

@@ -29,6 +29,7 @@ h1{margin-bottom:.3em}
 padding:.8em 1em;background:#f6f7f9;border:1px solid #dde1e7;border-radius:4px}
 .setup dt{font-weight:600}.setup dd{margin:0}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}
+.wide{overflow-x:auto}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{vertical-align:bottom}
 th small,td small{display:block;font-weight:normal;color:#667;white-space:nowrap}
 td:first-child,th:first-child,td.text,th.text{text-align:left}td:first-child{white-space:nowrap}
@@ -143,7 +144,9 @@ def _table(document: dict[str, Any]) -> str:
         _header("SLA on test", held, text=True),
     ]
     rows = "".join(_row(item, columns, queue) for item in case["policies"].values())
-    return f"<table id='deployed'><thead><tr>{''.join(headers)}</tr></thead>{rows}</table>"
+    table = f"<table id='deployed'><thead><tr>{''.join(headers)}</tr></thead>{rows}</table>"
+    # The queue SLA's waits widen the table beyond a laptop's screen: it scrolls alone.
+    return f"<div class=wide>{table}</div>"
 
 
 def _definitions(document: dict[str, Any]) -> str:
