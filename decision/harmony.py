@@ -147,11 +147,12 @@ class HarmonyPolicy:
         """The queue SLA's outcomes: an unobserved step brings no work."""
         assert self.queue is not None
         work = 0.0 if realised is None else realised
-        for late in self.queue.level_outcomes(work, capacity):
+        planning = float(self.spec.planning_capacity[0])
+        backlog = self.queue.actual.backlog[0] / planning
+        for late in self.queue.level_outcomes(work, capacity, backlog):
             self.calibration.update(late)
         if self._usable_now is not None:
             per_replica = float(self.spec.capacities[0])
-            planning = float(self.spec.planning_capacity[0])
             for missed, weight in self.queue.pool_outcomes(
                 work * planning, self._usable_now * per_replica
             ):

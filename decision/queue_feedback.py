@@ -10,6 +10,12 @@ would have had had every decision been taken at that level (HarmonyPolicy
 with the backlog each observation reports. The first feeds the calibration posterior
 ("exceeded" = some work of the step waited too long), the second the budget, weighted by
 work so that the long-run late share of work, the SLA, is what it steers.
+
+Each step the level lanes start from the pool's own backlog, as the plans they replay
+did: a lane left to run on its own would pile up the backlog of every earlier step of
+too little capacity, and count that as the forecast missing again and again (with
+`min_replicas` holding the pool above the low levels' plans, their lanes never drained,
+and the posterior drove ε to the bottom of its grid).
 """
 
 from __future__ import annotations
@@ -46,12 +52,14 @@ class QueueFeedback:
         self.actual.backlog = [float(backlog)]
 
     def level_outcomes(
-        self, work: float, capacity: FloatArray | None
+        self, work: float, capacity: FloatArray | None, backlog: float
     ) -> list[npt.NDArray[np.bool_]]:
         """Serve `work` (planning replicas) at each level's `capacity` (None: no level
-        reaches this step yet); returns per resolved step whether each level was late."""
+        reaches this step yet) from the pool's own `backlog` (planning replicas) before
+        the step; returns per resolved step whether each level was late."""
         if capacity is None:
             return []
+        self.by_level.backlog = [float(backlog)] * self.levels
         return [late > 0 for _, late in self.by_level.step(work, np.asarray(capacity))]
 
     def pool_outcomes(self, work: float, capacity: float) -> list[tuple[float, float]]:

@@ -174,3 +174,35 @@ def test_a_scale_down_never_strands_work_already_queued_past_its_deadline() -> N
     # Work older than the delay is late already; it is still served within the delay.
     old = PoolObservation(replicas_usable=4, recent_demand=np.zeros(3), backlog=24.0)
     assert QueueAnalysis(quiet, old, spec).covering_all() == 3
+
+
+def test_min_replicas_above_the_plans_does_not_collapse_the_queue_calibration() -> None:
+    # Work arrives at exactly one replica's capacity per step and the forecast knows it;
+    # min_replicas holds three. One burst the forecast missed queues work once: the pool
+    # drains it at once, and later steps' plans (one replica) are right again, so the
+    # calibration must not keep counting that burst against them.
+    from decision.harmony import HarmonyPolicy
+
+    spec = PoolSpec(
+        capacity_per_replica=CAPACITY,
+        min_replicas=3,
+        max_replicas=16,
+        provisioning_delay_steps=1,
+        step_seconds=60.0,
+        sla_kind="queue",
+        max_delay_seconds=120.0,
+    )
+    policy = HarmonyPolicy(spec, 0.05)
+    backlog, usable, recent = 0.0, 3, [CAPACITY] * 8
+    for step in range(200):
+        observation = PoolObservation(
+            replicas_usable=usable, recent_demand=np.asarray(recent), backlog=backlog
+        )
+        decision = policy.decide(observation, np.full((200, 2), CAPACITY))
+        usable = decision.replicas
+        work = 6 * CAPACITY if step == 10 else CAPACITY
+        backlog = max(0.0, backlog + work - usable * CAPACITY)
+        recent = [*recent[1:], work]
+        policy.observe(work)
+    assert decision.replicas == 3
+    assert policy.calibration.effective_epsilon(0.05) > 0.005
