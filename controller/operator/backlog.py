@@ -8,7 +8,8 @@ fluid estimate, as the backtest's replay does:
 
     Q = max(0, Q + arrivals - usable replicas x capacityPerReplica)     (per step)
 
-where a gap in the demand brings no work and each step is served by the fewer of the
+where a gap in the demand brings no work (steps after the last observed one wait until
+they are observed: a scrape may be late) and each step is served by the fewer of the
 replicas usable at the cycle before it and at the cycle after it (a scale-down counts at
 once, a scale-up only once seen: the estimate errs towards more backlog). The estimate is
 advanced even while the indicator answers, so that a gap in it costs nothing, and it is
@@ -57,22 +58,26 @@ class FluidBacklog:
         capacity_per_replica: float,
     ) -> None:
         """Serve the window's steps not yet accounted for; `demand[-1]` is the step starting
-        at `last_step_at`. At its first call only the last step counts (the queue before
-        it is unknown: assumed empty)."""
+        at `last_step_at`. Steps after the last observed one wait (Prometheus may not have
+        scraped them yet); gaps before it bring no work. At its first call only the last
+        observed step counts (the queue before it is unknown: assumed empty)."""
+        observed = np.flatnonzero(np.isfinite(demand))
+        if not observed.size:
+            return
         seconds = step.total_seconds()
-        last = last_step_at.timestamp()
+        end = int(observed[-1]) + 1  # one past the last observed step
+        last = last_step_at.timestamp() - (len(demand) - end) * seconds
         if self.through is None:
             self.since = last
-            first = len(demand) - 1
+            first = end - 1
         else:
-            behind = round((last - self.through) / seconds)
-            first = max(0, len(demand) - behind)
+            first = max(0, end - round((last - self.through) / seconds))
         capacity = min(usable_now, usable_now if self.usable is None else self.usable)
         served = capacity * capacity_per_replica
-        for arrived in demand[first:].tolist():
+        for arrived in demand[first:end].tolist():
             work = arrived if math.isfinite(arrived) else 0.0
             self.backlog = max(0.0, self.backlog + work - served)
-        self.through = max(last, self.through or last)
+        self.through = max(last, self.through if self.through is not None else last)
         self.usable = usable_now
 
     def to_dict(self) -> dict[str, Any]:

@@ -132,6 +132,13 @@ def test_the_fluid_estimate_serves_each_new_step_once_and_gaps_bring_no_work() -
     # Three new steps at min(3, 4) replicas: +20, -30 (a gap), -20.
     assert fluid.backlog == 0.0 and fluid.usable == 4
     assert FluidBacklog.from_dict(fluid.to_dict()) == fluid
+    # A step not scraped yet waits for its value instead of counting as no work.
+    late = np.asarray([LOW, HIGH, math.nan])
+    fluid.advance(late, at + 5 * STEP, STEP, usable_now=3, capacity_per_replica=10.0)
+    assert fluid.backlog == 20.0  # step 4 only
+    scraped = np.asarray([HIGH, HIGH, HIGH])
+    fluid.advance(scraped, at + 6 * STEP, STEP, usable_now=3, capacity_per_replica=10.0)
+    assert fluid.backlog == 60.0  # steps 5 and 6
 
 
 def test_the_estimated_wait_and_how_an_unbounded_one_is_reported() -> None:
