@@ -31,7 +31,7 @@ from controller.actuators.base import Actuator, ReplicaState, ScaleResult
 from controller.clock import Clock
 from controller.errors import HarmonyError
 from controller.operator import records
-from controller.operator.backlog import STATE_KEY, FluidBacklog
+from controller.operator.backlog import STATE_KEY, STATUS_FIELDS, FluidBacklog
 from controller.operator.cycle_steps import (
     Observed,
     PoolRuntime,
@@ -91,7 +91,8 @@ class PoolOutcome:
     conditions: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     failed_cycles: int = 0
     # Queue SLA only: queued work (demand units), its source, and the wait it means
-    # (math.inf: work queued and no replica usable).
+    # (math.inf: work queued and no replica usable); None when not read this cycle.
+    queue_sla: bool = False
     backlog: float | None = None
     backlog_source: str = ""
     estimated_wait_seconds: float | None = None
@@ -113,7 +114,10 @@ class PoolOutcome:
         }
         kept = {key: value for key, value in fields.items() if value is not None}
         wait = self.estimated_wait_seconds
-        if wait is not None:
+        if not self.queue_sla:
+            # Null removes what the pool wrote while it had a queue SLA (a merge patch).
+            kept.update(dict.fromkeys(STATUS_FIELDS))
+        elif wait is not None:
             # An unbounded wait is written as null, which also clears the last finite one.
             kept["estimatedWaitSeconds"] = round(wait, 3) if math.isfinite(wait) else None
         return kept
@@ -213,7 +217,7 @@ def _observe(runtime: PoolRuntime, deps: CycleDeps, cycle_at: dt.datetime) -> Ob
 
 def _decide(item: Observed, forecast: Any, deps: CycleDeps) -> PoolOutcome:
     runtime, config = item.runtime, item.runtime.config
-    outcome = PoolOutcome(key=config.key, cycle_at=item.cycle_at)
+    outcome = PoolOutcome(key=config.key, cycle_at=item.cycle_at, queue_sla=config.queue_sla)
     state: ReplicaState | None = item.replicas
     if state is None:
         reason = "Forbidden" if item.target_error.startswith("forbidden") else "TargetUnavailable"

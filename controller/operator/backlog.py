@@ -36,6 +36,9 @@ FloatArray = npt.NDArray[np.float64]
 # Key of the fluid estimate among the pool's saved policy states.
 STATE_KEY = "fluid-backlog"
 INDICATOR, FLUID_ESTIMATE = "Indicator", "FluidEstimate"
+# What the queue SLA adds to the status (written as null, i.e. removed, for other pools).
+STATUS_FIELDS = ("backlog", "backlogSource", "estimatedWaitSeconds")
+CONDITION = "BacklogObserved"
 
 
 @dataclass

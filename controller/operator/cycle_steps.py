@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.actuators.base import ReplicaState
-from controller.operator.backlog import BacklogReading, FluidBacklog, read_backlog
+from controller.operator.backlog import CONDITION, BacklogReading, FluidBacklog, read_backlog
 from controller.operator.records import QUANTILE_LEVELS, ForecastSummary
 from controller.operator.spec import PoolConfig
 from decision import Decision, InFlight, Policy, PoolObservation, PoolSpec, make_policy
@@ -151,7 +151,7 @@ def read_pool_backlog(item: Observed, state: ReplicaState, outcome: PoolOutcome)
     outcome.backlog = reading.backlog
     outcome.backlog_source = reading.source
     outcome.estimated_wait_seconds = reading.estimated_wait_seconds
-    outcome.conditions["BacklogObserved"] = reading.condition
+    outcome.conditions[CONDITION] = reading.condition
 
 
 @dataclass(frozen=True)

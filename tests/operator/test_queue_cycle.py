@@ -14,6 +14,7 @@ from controller.cycle import PoolOutcome
 from controller.operator.backlog import FluidBacklog, estimated_wait_seconds
 from controller.operator.cycle_steps import PoolRuntime
 from controller.operator.metrics import OperatorMetrics
+from controller.operator.runtime import status_update
 from controller.series import Indicator, Series
 from controller.sources.replay import TraceReplaySource
 from controller.state.models import Pool
@@ -145,7 +146,7 @@ def test_the_estimated_wait_and_how_an_unbounded_one_is_reported() -> None:
     assert estimated_wait_seconds(0.0, 0, 10.0, 60.0) == 0.0
     assert estimated_wait_seconds(60.0, 3, 10.0, 60.0) == 120.0
     assert estimated_wait_seconds(5.0, 0, 10.0, 60.0) == math.inf
-    outcome = PoolOutcome(key="fleet/batch", cycle_at=START, replicas=0, usable=0)
+    outcome = PoolOutcome(key="fleet/batch", cycle_at=START, replicas=0, usable=0, queue_sla=True)
     outcome.backlog, outcome.backlog_source = 5.0, "FluidEstimate"
     outcome.estimated_wait_seconds = math.inf
     fields = outcome.status_fields()
@@ -158,3 +159,35 @@ def test_the_estimated_wait_and_how_an_unbounded_one_is_reported() -> None:
     assert 'harmony_estimated_wait_seconds{namespace="fleet",pool="batch"} +Inf' in text
     metrics.forget("fleet", "batch")
     assert "harmony_backlog{" not in generate_latest(metrics.registry).decode()
+
+
+def test_a_pool_that_leaves_the_queue_sla_loses_its_backlog_status() -> None:
+    queue = PoolOutcome(key="fleet/batch", cycle_at=START, replicas=3, usable=3, queue_sla=True)
+    queue.backlog, queue.backlog_source, queue.estimated_wait_seconds = 30.0, "Indicator", 60.0
+    queue.conditions["BacklogObserved"] = ("True", "BacklogIndicator", "read")
+    before, _ = status_update(queue, {}, "Enforce", 1, START)
+    assert before["backlog"] == 30.0 and before["estimatedWaitSeconds"] == 60.0
+    assert "BacklogObserved" in [entry["type"] for entry in before["conditions"]]
+    # The same pool after its spec went back to the shortfall SLA: null removes the fields.
+    after, _ = status_update(
+        PoolOutcome(key="fleet/batch", cycle_at=START + STEP, replicas=3, usable=3),
+        before,
+        "Enforce",
+        2,
+        START + STEP,
+    )
+    assert {key: after[key] for key in ("backlog", "backlogSource", "estimatedWaitSeconds")} == {
+        "backlog": None,
+        "backlogSource": None,
+        "estimatedWaitSeconds": None,
+    }
+    assert "BacklogObserved" not in [entry["type"] for entry in after["conditions"]]
+    # A queue pool whose cycle read no backlog (metrics down) keeps what it last wrote.
+    held, _ = status_update(
+        PoolOutcome(key="fleet/batch", cycle_at=START, replicas=3, queue_sla=True),
+        before,
+        "Enforce",
+        1,
+        START,
+    )
+    assert not set(held) & {"backlog", "backlogSource", "estimatedWaitSeconds"}
