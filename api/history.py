@@ -21,6 +21,15 @@ def _scalar(value: Any) -> float:
     return float(value)
 
 
+def _bucket_peaks(values: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    return np.asarray(
+        [
+            np.nanmax(values[a : b + 1]) if np.isfinite(values[a : b + 1]).any() else np.nan
+            for a, b in zip(first, last, strict=True)
+        ]
+    )
+
+
 def build_history(
     rows: Sequence[tuple[dt.datetime, int, int, dict[str, Any]]],
     since: dt.datetime,
@@ -30,6 +39,7 @@ def build_history(
     """`rows` are (cycle_at, replicas_now, replicas_wanted, inputs), oldest first."""
     times = np.asarray([row[0].timestamp() for row in rows], dtype=np.float64)
     demand = np.asarray([_scalar(row[3].get("demand")) for row in rows])
+    backlog = np.asarray([_scalar(row[3].get("backlog")) for row in rows])
     capacity = np.asarray([_scalar(row[3].get("capacity_per_replica")) for row in rows])
     usable_replicas = np.asarray(
         [
@@ -48,15 +58,10 @@ def build_history(
         # the last row of each bucket carries the replicas; the demand is the bucket's peak
         last = np.flatnonzero(np.append(np.diff(bucket) != 0, True))
         first = np.concatenate(([0], last[:-1] + 1))
-        peaks = np.asarray(
-            [
-                np.nanmax(demand[a : b + 1]) if np.isfinite(demand[a : b + 1]).any() else np.nan
-                for a, b in zip(first, last, strict=True)
-            ]
-        )
-        times, demand, usable, now, wanted = (
+        times, demand, backlog, usable, now, wanted = (
             times[last],
-            peaks,
+            _bucket_peaks(demand, first, last),
+            _bucket_peaks(backlog, first, last),
             usable[last],
             now[last],
             wanted[last],
@@ -66,6 +71,9 @@ def build_history(
         until=until,
         times=[dt.datetime.fromtimestamp(t, dt.UTC) for t in times],
         demand=[None if math.isnan(v) else float(v) for v in demand],
+        backlog=[None if math.isnan(v) else float(v) for v in backlog]
+        if np.isfinite(backlog).any()
+        else None,
         usable_capacity=[None if math.isnan(v) else float(v) for v in usable],
         replicas_now=[int(v) for v in now],
         replicas_wanted=[int(v) for v in wanted],

@@ -14,6 +14,7 @@ from api.schemas.pools import (
     ForecastStep,
     PoolDetail,
     PoolSummary,
+    QueueOut,
     Target,
 )
 from controller.state.models import Action, DecisionRecord, ForecastRecord, Pool
@@ -95,7 +96,25 @@ def pool_detail(
         conditions=conditions_of(status),
         latest_decision=decision_out(latest) if latest is not None else None,
         latest_forecast_at=latest_forecast_at,
+        **_sla_fields(pool.spec if isinstance(pool.spec, dict) else {}, status),
     )
+
+
+def _sla_fields(spec: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+    found = spec.get("sla")
+    sla: dict[str, Any] = found if isinstance(found, dict) else {}
+    if sla.get("kind") != "queue":
+        return {"sla_kind": "shortfall", "queue": None}
+    source = status.get("backlogSource")
+    return {
+        "sla_kind": "queue",
+        "queue": QueueOut(
+            max_delay=str(sla.get("maxDelay") or ""),
+            backlog=_float_or_none(status.get("backlog")),
+            backlog_source=str(source) if source else None,
+            estimated_wait_seconds=_float_or_none(status.get("estimatedWaitSeconds")),
+        ),
+    }
 
 
 def decision_out(row: DecisionRecord) -> DecisionOut:

@@ -31,6 +31,7 @@ from controller.actuators.base import Actuator, ReplicaState, ScaleResult, Targe
 from controller.clock import Clock
 from controller.errors import HarmonyError
 from controller.operator import records
+from controller.operator.backlog import STATE_KEY, STATUS_FIELDS, FluidBacklog
 from controller.operator.cycle_steps import (
     Observed,
     PoolRuntime,
@@ -38,6 +39,7 @@ from controller.operator.cycle_steps import (
     condition,
     decision_fields,
     forecast_batch,
+    read_pool_backlog,
     slot_start,
 )
 from controller.sources.base import Source
@@ -88,6 +90,12 @@ class PoolOutcome:
     action: ScaleResult | None = None
     conditions: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     failed_cycles: int = 0
+    # Queue SLA only: queued work (demand units), its source, and the wait it means
+    # (math.inf: work queued and no replica usable); None when not read this cycle.
+    queue_sla: bool = False
+    backlog: float | None = None
+    backlog_source: str = ""
+    estimated_wait_seconds: float | None = None
 
     def status_fields(self) -> dict[str, Any]:
         fields: dict[str, Any] = {
@@ -101,8 +109,18 @@ class PoolOutcome:
             "reason": self.reason or None,
             "lastCycleTime": self.cycle_at.isoformat().replace("+00:00", "Z"),
             "failedCycles": self.failed_cycles,
+            "backlog": None if self.backlog is None else round(self.backlog, 6),
+            "backlogSource": self.backlog_source or None,
         }
-        return {key: value for key, value in fields.items() if value is not None}
+        kept = {key: value for key, value in fields.items() if value is not None}
+        wait = self.estimated_wait_seconds
+        if not self.queue_sla:
+            # Null removes what the pool wrote while it had a queue SLA (a merge patch).
+            kept.update(dict.fromkeys(STATUS_FIELDS))
+        elif wait is not None:
+            # An unbounded wait is written as null, which also clears the last finite one.
+            kept["estimatedWaitSeconds"] = round(wait, 3) if math.isfinite(wait) else None
+        return kept
 
 
 def run_cycle(pools: Sequence[PoolRuntime], deps: CycleDeps) -> list[PoolOutcome]:
@@ -153,6 +171,8 @@ def _restore_policy_states(pools: Sequence[PoolRuntime], deps: CycleDeps) -> Non
         return
     for pool in fresh:
         pool.states_restored = True
+        fluid = saved.get(pool.config.key, {}).get(STATE_KEY)
+        pool.fluid = FluidBacklog.from_dict(fluid) if isinstance(fluid, dict) else FluidBacklog()
         for policy in pool.policies:
             state = saved.get(pool.config.key, {}).get(policy.name)
             if state is None:
@@ -187,6 +207,10 @@ def _observe(runtime: PoolRuntime, deps: CycleDeps, cycle_at: dt.datetime) -> Ob
         item.metrics_error = str(error)
         return item
     item.series = result.series.values
+    columns = len(config.indicators)
+    if config.backlog_indicator is not None and item.series.shape[1] > columns:
+        item.backlog_series = item.series[:, columns]
+        item.series = item.series[:, :columns]
     item.complete = result.complete
     item.issues = [str(issue) for issue in result.issues]
     item.context_end = (cycle_at - step).timestamp()
@@ -195,7 +219,7 @@ def _observe(runtime: PoolRuntime, deps: CycleDeps, cycle_at: dt.datetime) -> Ob
 
 def _decide(item: Observed, forecast: Any, deps: CycleDeps) -> PoolOutcome:
     runtime, config = item.runtime, item.runtime.config
-    outcome = PoolOutcome(key=config.key, cycle_at=item.cycle_at)
+    outcome = PoolOutcome(key=config.key, cycle_at=item.cycle_at, queue_sla=config.queue_sla)
     state: ReplicaState | None = item.replicas
     if state is None:
         reason = "Forbidden" if item.target_error.startswith("forbidden") else "TargetUnavailable"
@@ -233,6 +257,8 @@ def _decide(item: Observed, forecast: Any, deps: CycleDeps) -> PoolOutcome:
         if item.complete
         else condition(True, "MetricsPartial", "; ".join(item.issues)[:1000])
     )
+    if config.queue_sla:
+        read_pool_backlog(item, state, outcome)
     observation = build_observation(item, state)
     demand_samples = None if forecast is None else forecast.demand_samples
     policy = runtime.harmony if demand_samples is not None else runtime.reactive
@@ -373,6 +399,8 @@ def _record_results(
                 if item.decision is not None:
                     policies = item.runtime.policies
                     states[item.pool_id] = {policy.name: policy.state() for policy in policies}
+                    if item.runtime.config.queue_sla:
+                        states[item.pool_id][STATE_KEY] = item.runtime.fluid.to_dict()
                 item.runtime.last_outcome = outcome
             records.save_policy_states(session, states)
     except SQLAlchemyError as error:

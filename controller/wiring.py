@@ -72,14 +72,14 @@ class SourceCache:
 
     def source_for(self, pool: PoolRuntime) -> Source:
         config = pool.config
-        fingerprint = (config.prometheus_url, config.prometheus_timeout, config.indicators)
+        fingerprint = (config.prometheus_url, config.prometheus_timeout, config.observed_indicators)
         with self._lock:
             found = self._sources.get(config.key)
             if found is not None and found[0] == fingerprint:
                 return found[1]
             if found is not None:
                 found[1].close()
-            source = prometheus_source(config)
+            source = prometheus_source(config, observed=True)
             self._sources[config.key] = (fingerprint, source)
             return source
 

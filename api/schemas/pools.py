@@ -66,6 +66,25 @@ class ActionOut(BaseModel):
     message: str
 
 
+class QueueOut(BaseModel):
+    """The queue SLA of a pool (demand is work; work waits FIFO) and its latest backlog."""
+
+    max_delay: str = Field(description="`spec.sla.maxDelay`: the longest work may wait.")
+    backlog: OptionalFloat = Field(
+        default=None, description="Work queued after the last step, in demand units."
+    )
+    backlog_source: str | None = Field(
+        default=None,
+        description="`Indicator` (read from the pool's backlog indicator) or `FluidEstimate` "
+        "(the operator's own estimate from arrivals and usable capacity).",
+    )
+    estimated_wait_seconds: OptionalFloat = Field(
+        default=None,
+        description="backlog / (usable replicas × capacity per replica) × interval; null "
+        "while work is queued and no replica is usable (unbounded), or before a cycle.",
+    )
+
+
 class PoolDetail(PoolSummary):
     created_at: dt.datetime
     spec: dict[str, Any] = Field(description="The PoolAutoscaler spec as last seen.")
@@ -73,6 +92,8 @@ class PoolDetail(PoolSummary):
     conditions: list[Condition]
     latest_decision: DecisionOut | None
     latest_forecast_at: dt.datetime | None
+    sla_kind: str = Field(default="shortfall", description="`shortfall` or `queue`.")
+    queue: QueueOut | None = Field(default=None, description="Queue SLA pools only.")
 
 
 class ForecastStep(BaseModel):
@@ -93,14 +114,16 @@ class HistoryOut(BaseModel):
     """Demand and capacity per recorded decision, oldest first (bucketed to `max_points`).
 
     `demand` is the demand observed before each decision (the operator's `inputs.demand`);
-    `usable_capacity` is usable replicas × capacity per replica. In a bucket the demand is
-    its highest value and the replicas its last.
+    `usable_capacity` is usable replicas × capacity per replica; `backlog` (queue SLA
+    pools only, else null) the work queued after each step, in demand units. In a bucket
+    the demand and the backlog are their highest values and the replicas their last.
     """
 
     since: dt.datetime
     until: dt.datetime
     times: list[dt.datetime]
     demand: list[OptionalFloat]
+    backlog: list[OptionalFloat] | None = None
     usable_capacity: list[OptionalFloat]
     replicas_now: list[int]
     replicas_wanted: list[int]

@@ -64,6 +64,25 @@ function span(fromIso, untilIso) {
   return from + " – " + (sameDay ? until.slice(11) : until) + " UTC";
 }
 
+// A wait in seconds as people read it; null with work queued means no replica is usable.
+function wait(seconds, backlog) {
+  if (seconds === null || seconds === undefined) {
+    return backlog ? "unbounded (no usable replica)" : "–";
+  }
+  if (seconds < 120) return fmt(seconds, 0) + " s";
+  if (seconds < 7200) return fmt(seconds / 60, 1) + " min";
+  return fmt(seconds / 3600, 1) + " h";
+}
+
+function queueStats(queue) {
+  const estimated = queue.backlog_source === "FluidEstimate" ? " (estimated)" : "";
+  return [
+    stat("SLA", "queue: wait ≤ " + queue.max_delay),
+    stat("backlog" + estimated, fmt(queue.backlog)),
+    stat("estimated wait", wait(queue.estimated_wait_seconds, queue.backlog)),
+  ];
+}
+
 function replicaHours(value) {
   return value === null || value === undefined ? "–" : fmt(value, 1) + " replica-h";
 }
@@ -162,6 +181,9 @@ async function drawChart(key, history, forecast) {
     { x: history.times, y: history.demand, mode: "lines", name: "demand", line: { color: "#1d2330", width: 1.5 } },
     { x: history.times, y: history.usable_capacity, mode: "lines", name: "usable capacity", line: { color: "#2ca02c", shape: "hv", width: 2 } },
   ];
+  if (history.backlog) {
+    traces.push({ x: history.times, y: history.backlog, mode: "lines", name: "backlog (queued work)", line: { color: "#d62728", shape: "hv", width: 1.5 } });
+  }
   const layout = {
     margin: { l: 50, r: 20, t: 30, b: 70 },
     title: { text: "demand, usable capacity and forecast — " + key, font: { size: 13 } },
@@ -197,13 +219,19 @@ async function showPool(key) {
   document.getElementById("pool").hidden = false;
   document.getElementById("pool-title").textContent = key;
   const latest = detail.latest_decision;
+  const queue = detail.queue;
+  // For a queue SLA the engine's probability is that some work waits longer than maxDelay.
+  const risk = queue ? "P(late work)" : "P(shortfall)";
   const stats = [
     stat("mode", detail.mode || "–"),
     stat("replicas now", fmt(detail.replicas, 0)),
     stat("recommended", fmt(detail.recommended_replicas, 0)),
-    stat("P(shortfall)", percent(latest ? latest.shortfall_probability : detail.shortfall_probability)),
+    stat(risk, percent(latest ? latest.shortfall_probability : detail.shortfall_probability)),
+    ...(queue ? queueStats(queue) : []),
     stat("target", detail.target.kind + "/" + detail.target.name),
   ];
+  document.getElementById("decisions-risk").textContent = risk;
+  document.getElementById("decisions-backlog").hidden = !queue;
   for (const condition of detail.conditions) stats.push(stat(condition.type, condition.status));
   document.getElementById("pool-stats").replaceChildren(...stats);
   await drawChart(key, history, forecast);
@@ -222,7 +250,9 @@ async function showPool(key) {
   notes.hidden = !savings.notes.length;
   fillTable("decisions", decisions.items.map((d) => [
     [time(d.cycle_at), "num"], [d.policy], [d.replicas_now + " → " + d.replicas_wanted, "num"],
-    [percent(d.shortfall_probability), "num"], [d.binding_constraint], [d.reason],
+    [percent(d.shortfall_probability), "num"],
+    ...(queue ? [[fmt(d.inputs.backlog) + " (" + wait(d.inputs.estimated_wait_seconds, d.inputs.backlog) + ")", "num"]] : []),
+    [d.binding_constraint], [d.reason],
   ]));
   fillTable("actions", actions.items.map((a) => [
     [time(a.created_at), "num"], [a.from_replicas + " → " + a.to_replicas, "num"], [a.result], [a.message],

@@ -13,9 +13,11 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.actuators.base import ReplicaState
+from controller.operator.backlog import CONDITION, BacklogReading, FluidBacklog, read_backlog
 from controller.operator.records import QUANTILE_LEVELS, ForecastSummary
 from controller.operator.spec import PoolConfig
 from decision import Decision, InFlight, Policy, PoolObservation, PoolSpec, make_policy
+from decision.types import SlaKind
 from forecaster.fill import forward_fill
 
 if TYPE_CHECKING:
@@ -51,6 +53,8 @@ def pool_spec(config: PoolConfig) -> PoolSpec:
         shortfall_penalty_per_unit_hour=config.shortfall_penalty_per_unit_hour,
         sla_epsilon=config.max_shortfall_probability,
         stabilization_steps=config.stabilization_steps,
+        sla_kind=SlaKind(config.sla_kind),
+        max_delay_seconds=None if config.max_delay is None else config.max_delay.total_seconds(),
     )
 
 
@@ -68,6 +72,8 @@ class PoolRuntime:
     last_outcome: PoolOutcome | None = None
     # Whether the policies' saved state was looked up (once per runtime, at its first cycle).
     states_restored: bool = False
+    # Queue SLA: the operator's own estimate of the queued work (controller.operator.backlog).
+    fluid: FluidBacklog = field(default_factory=FluidBacklog)
 
     @property
     def policies(self) -> tuple[Policy, Policy]:
@@ -101,6 +107,9 @@ class Observed:
     context_end: float = 0.0
     decision: Decision | None = None
     pool_id: int | None = None
+    # The backlog indicator's column of the window, when the pool has one.
+    backlog_series: FloatArray | None = None
+    backlog: BacklogReading | None = None
 
     def demand_window(self) -> FloatArray:
         if self.series is None:
@@ -124,7 +133,26 @@ def build_observation(item: Observed, state: ReplicaState) -> PoolObservation:
         in_flight=in_flight,
         complete=item.complete,
         pinned_replicas=state.pinned,
+        backlog=0.0 if item.backlog is None else item.backlog.backlog,
     )
+
+
+def read_pool_backlog(item: Observed, state: ReplicaState, outcome: PoolOutcome) -> None:
+    """Queue SLA: the backlog the decision plans with, into the item and the outcome."""
+    runtime = item.runtime
+    reading = read_backlog(
+        runtime.config,
+        runtime.fluid,
+        item.demand_window(),
+        item.backlog_series,
+        item.cycle_at - runtime.config.interval,
+        state.usable,
+    )
+    item.backlog = reading
+    outcome.backlog = reading.backlog
+    outcome.backlog_source = reading.source
+    outcome.estimated_wait_seconds = reading.estimated_wait_seconds
+    outcome.conditions[CONDITION] = reading.condition
 
 
 @dataclass(frozen=True)
@@ -233,5 +261,18 @@ def decision_fields(item: Observed, outcome: PoolOutcome) -> dict[str, Any]:
             "step_seconds": config.interval.total_seconds(),
             "metrics_complete": bool(item.complete and item.series is not None),
             "recommended_replicas": None if decision is None else decision.recommended_replicas,
+            **_backlog_inputs(item),
         },
+    }
+
+
+def _backlog_inputs(item: Observed) -> dict[str, Any]:
+    reading = item.backlog
+    if reading is None:
+        return {}
+    wait = reading.estimated_wait_seconds
+    return {
+        "backlog": reading.backlog,
+        "backlog_source": reading.source,
+        "estimated_wait_seconds": wait if math.isfinite(wait) else None,
     }

@@ -59,6 +59,19 @@ class OperatorMetrics:
             POOL,
             registry=r,
         )
+        self.backlog = Gauge(
+            "harmony_backlog",
+            "Queue SLA: work queued after the last step, in the demand's units.",
+            POOL,
+            registry=r,
+        )
+        self.estimated_wait = Gauge(
+            "harmony_estimated_wait_seconds",
+            "Queue SLA: backlog / (usable replicas x capacity per replica) x interval; "
+            "+Inf while work is queued and no replica is usable.",
+            POOL,
+            registry=r,
+        )
         self.leader = Gauge("harmony_leader", "1 while this operator holds the lease.", registry=r)
 
     def observe(self, namespace: str, pool: str, outcome: PoolOutcome, seconds: float) -> None:
@@ -78,9 +91,19 @@ class OperatorMetrics:
             self.recommended.labels(*labels).set(outcome.recommended)
         if outcome.shortfall_probability is not None:
             self.shortfall.labels(*labels).set(outcome.shortfall_probability)
+        if outcome.backlog is not None:
+            self.backlog.labels(*labels).set(outcome.backlog)
+        if outcome.estimated_wait_seconds is not None:
+            self.estimated_wait.labels(*labels).set(outcome.estimated_wait_seconds)
 
     def forget(self, namespace: str, pool: str) -> None:
-        for gauge in (self.replicas, self.recommended, self.shortfall):
+        for gauge in (
+            self.replicas,
+            self.recommended,
+            self.shortfall,
+            self.backlog,
+            self.estimated_wait,
+        ):
             with contextlib.suppress(KeyError):
                 gauge.remove(namespace, pool)
 

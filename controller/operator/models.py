@@ -35,10 +35,11 @@ from controller.state.models import ModelVersion, Pool
 log = logging.getLogger(__name__)
 
 
-def prometheus_source(config: PoolConfig) -> PrometheusSource:
-    queries = [
-        IndicatorQuery(indicator=spec.indicator, promql=spec.query) for spec in config.indicators
-    ]
+def prometheus_source(config: PoolConfig, *, observed: bool = False) -> PrometheusSource:
+    """The pool's indicators as one source: those the model reads (training), or with
+    `observed` those a cycle reads (the backlog indicator last, if any)."""
+    indicators = config.observed_indicators if observed else config.indicators
+    queries = [IndicatorQuery(indicator=spec.indicator, promql=spec.query) for spec in indicators]
     assert config.prometheus_url is not None
     settings = PrometheusConfig(
         url=config.prometheus_url,

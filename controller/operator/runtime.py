@@ -17,6 +17,7 @@ from typing import Any
 from controller.actuators.kubernetes import ScaleBinding
 from controller.actuators.targets import TargetActuator
 from controller.cycle import CycleDeps, PoolOutcome, run_cycle
+from controller.operator import backlog
 from controller.operator.cycle_steps import PoolRuntime, condition, slot_start
 from controller.operator.leader import LeaseElector
 from controller.operator.metrics import OperatorMetrics
@@ -120,7 +121,12 @@ class OperatorRuntime:
             log.exception("control cycle failed for %d pools", len(runtimes))
             for key, future in batch.items():
                 if not future.done():
-                    failed = PoolOutcome(key=key, cycle_at=self.deps.clock.now())
+                    pool = self.pools.get(key)
+                    failed = PoolOutcome(
+                        key=key,
+                        cycle_at=self.deps.clock.now(),
+                        queue_sla=pool is not None and pool.config.queue_sla,
+                    )
                     failed.conditions["Ready"] = condition(False, "CycleError", str(error)[:500])
                     future.set_result(failed)
             return
@@ -174,6 +180,8 @@ def status_update(
     # A cycle may find the target itself unusable (e.g. a dynamic NodePool): its Invalid stays.
     conditions.setdefault("Invalid", ("False", "SpecValid", "the spec passed every check"))
     merged, changed = merge_conditions(list(previous.get("conditions") or []), conditions, now)
+    if not outcome.queue_sla:  # no longer a queue pool: its backlog condition goes too
+        merged = [entry for entry in merged if entry["type"] != backlog.CONDITION]
     fields = outcome.status_fields()
     fields["mode"] = mode
     fields["observedGeneration"] = generation
@@ -195,7 +203,8 @@ def status_update(
             )
         )
     events += [(event_type(entry), entry["reason"], entry["message"]) for entry in changed]
-    return {k: v for k, v in fields.items() if v is not None}, events
+    kept = {k: v for k, v in fields.items() if v is not None or k in backlog.STATUS_FIELDS}
+    return kept, events
 
 
 def event_type(condition_entry: dict[str, Any]) -> str:

@@ -5,7 +5,9 @@ CEL rule). What it cannot express is checked here and reported as the condition
 `Invalid=True` with the field named: no demand indicator or several, a target kind the
 operator has no permission to scale, a fallback outside the bounds, a duration that does
 not parse, an interval too short, no Prometheus at all. The parser is also the defence
-when the schema is bypassed (older CRD, a test server without validation).
+when the schema is bypassed (older CRD, a test server without validation), so it repeats
+the schema's CEL rules of the queue SLA: `kind: queue` needs a `maxDelay` above zero, and
+an indicator marked `backlog: true` (at most one, never the demand) needs `kind: queue`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from controller.operator.permissions import BUFFER_TARGETS, TARGET_KINDS
 from controller.series import Indicator
 
 MODES = ("Recommend", "Enforce")
+SLA_KINDS = ("shortfall", "queue")
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 # Below this, one cycle's Prometheus queries and API calls cannot reliably fit.
@@ -77,6 +80,8 @@ class TargetRef:
 class IndicatorSpec:
     indicator: Indicator
     query: str
+    # Queued work in demand units (queue SLA): read as the backlog, never forecast.
+    backlog: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,10 @@ class PoolConfig:
     context_steps: int = 48
     horizon_steps: int = 4
     max_train_seconds: float = 85.0
+    sla_kind: str = "shortfall"
+    max_delay: dt.timedelta | None = None
+    # The indicator marked `backlog: true`; not in `indicators` (those the model reads).
+    backlog_indicator: IndicatorSpec | None = None
 
     @property
     def key(self) -> str:
@@ -119,6 +128,16 @@ class PoolConfig:
     @property
     def enforce(self) -> bool:
         return self.mode == "Enforce"
+
+    @property
+    def queue_sla(self) -> bool:
+        return self.sla_kind == "queue"
+
+    @property
+    def observed_indicators(self) -> tuple[IndicatorSpec, ...]:
+        """What a cycle queries: the model's indicators, then the backlog indicator if any."""
+        extra = () if self.backlog_indicator is None else (self.backlog_indicator,)
+        return (*self.indicators, *extra)
 
     @property
     def demand_column(self) -> int:
@@ -207,6 +226,7 @@ def _target(spec: Mapping[str, Any], namespace: str) -> TargetRef:
 
 
 def _indicators(spec: Mapping[str, Any]) -> tuple[IndicatorSpec, ...]:
+    """Every indicator of the spec, in its order, the backlog indicator included."""
     raw = spec.get("indicators")
     if not isinstance(raw, list) or not raw:
         raise InvalidSpec("spec.indicators", "needs at least one indicator")
@@ -225,7 +245,16 @@ def _indicators(spec: Mapping[str, Any]) -> tuple[IndicatorSpec, ...]:
             raise InvalidSpec(f"{where}.query", "needs a PromQL expression")
         level = _integer(_get(entry, "level", 1), f"{where}.level", low=1, high=8)
         demand = bool(_get(entry, "demand", False))
-        result.append(IndicatorSpec(Indicator(name=name, level=level, demand=demand), query))
+        backlog = bool(_get(entry, "backlog", False))
+        if backlog and demand:
+            raise InvalidSpec(
+                f"{where}.backlog",
+                "an indicator is either the demand (work arriving) or the backlog (work "
+                "queued), not both; mark the queued work's query alone backlog: true",
+            )
+        result.append(
+            IndicatorSpec(Indicator(name=name, level=level, demand=demand), query, backlog)
+        )
     demands = [spec.indicator.name for spec in result if spec.indicator.demand]
     if len(demands) != 1:
         found = "none is" if not demands else f"{len(demands)} are ({', '.join(demands)})"
@@ -234,6 +263,54 @@ def _indicators(spec: Mapping[str, Any]) -> tuple[IndicatorSpec, ...]:
             f"exactly one indicator must be marked demand: true; {found}",
         )
     return tuple(result)
+
+
+def _backlog_indicator(
+    indicators: tuple[IndicatorSpec, ...], sla_kind: str
+) -> IndicatorSpec | None:
+    """The one indicator marked `backlog: true`, allowed only with the queue SLA."""
+    marked = [(position, spec) for position, spec in enumerate(indicators) if spec.backlog]
+    if not marked:
+        return None
+    position, found = marked[0]
+    if sla_kind != "queue":
+        raise InvalidSpec(
+            f"spec.indicators[{position}].backlog",
+            "a backlog indicator needs demand that is work, i.e. spec.sla.kind: queue; set "
+            "the kind or drop backlog: true",
+        )
+    if len(marked) > 1:
+        names = ", ".join(spec.indicator.name for _, spec in marked)
+        raise InvalidSpec(
+            f"spec.indicators[{marked[1][0]}].backlog",
+            f"at most one indicator may be marked backlog: true; {len(marked)} are ({names})",
+        )
+    return found
+
+
+def _sla_kind_and_delay(sla: Mapping[str, Any]) -> tuple[str, dt.timedelta | None]:
+    kind = _get(sla, "kind", "shortfall")
+    if kind not in SLA_KINDS:
+        raise InvalidSpec("spec.sla.kind", f"must be shortfall or queue, got {kind!r}")
+    raw_delay = sla.get("maxDelay")
+    if kind == "shortfall":
+        if raw_delay is not None:
+            raise InvalidSpec(
+                "spec.sla.maxDelay",
+                "applies to spec.sla.kind: queue only; set the kind to queue or drop maxDelay",
+            )
+        return "shortfall", None
+    if raw_delay is None:
+        raise InvalidSpec(
+            "spec.sla.maxDelay",
+            "is required with spec.sla.kind: queue (the longest work may wait, e.g. 10m)",
+        )
+    delay = parse_duration(raw_delay, "spec.sla.maxDelay")
+    if delay <= dt.timedelta(0):
+        raise InvalidSpec(
+            "spec.sla.maxDelay", f"must be greater than 0 (e.g. 10m), got {raw_delay!r}"
+        )
+    return "queue", delay
 
 
 def parse_spec(
@@ -266,6 +343,9 @@ def parse_spec(
     )
     if utilization <= 0:
         raise InvalidSpec("spec.sla.targetUtilization", "must be greater than 0")
+    sla_kind, max_delay = _sla_kind_and_delay(sla)
+    every_indicator = _indicators(spec)
+    backlog_indicator = _backlog_indicator(every_indicator, sla_kind)
     costs = _mapping(spec.get("costs"), "spec.costs")
     behavior = _mapping(spec.get("behavior"), "spec.behavior")
     up = _mapping(behavior.get("scaleUp"), "spec.behavior.scaleUp")
@@ -312,7 +392,7 @@ def parse_spec(
             "spec.costs.shortfallPenaltyPerUnitHour",
             low=0.0,
         ),
-        indicators=_indicators(spec),
+        indicators=tuple(item for item in every_indicator if not item.backlog),
         max_step_up=None
         if max_up is None
         else _integer(max_up, "spec.behavior.scaleUp.maxStep", low=1),
@@ -347,4 +427,7 @@ def parse_spec(
         max_train_seconds=_number(
             _get(model, "maxTrainSeconds", 85), "spec.model.maxTrainSeconds", low=5, high=3600
         ),
+        sla_kind=sla_kind,
+        max_delay=max_delay,
+        backlog_indicator=backlog_indicator,
     )

@@ -30,9 +30,11 @@ def seed_pool(
     provisioning_delay: str = "2m",
     with_forecast: bool = True,
     deleted: bool = False,
+    queue: bool = False,
 ) -> Pool:
     """`steps` decisions ending one step before `end`, an action whenever replicas change,
-    and a 12-step forecast at the last cycle."""
+    and a 12-step forecast at the last cycle. With `queue`, a queue-SLA pool (maxDelay 30m)
+    whose backlog, the operator's fluid estimate, grows and drains with the wave."""
     step = dt.timedelta(seconds=step_seconds)
     start = end - steps * step
     pool = Pool(
@@ -66,13 +68,25 @@ def seed_pool(
         updated_at=end,
         deleted_at=end if deleted else None,
     )
+    if queue:
+        pool.spec = {**pool.spec, "sla": {"kind": "queue", "maxDelay": "30m"}}
     db.add(pool)
     db.flush()
     replicas = math.ceil(demand_at(0) / capacity_per_replica)
+    queued = 0.0
     for index in range(steps):
         at = start + index * step
         observed = demand_at(index)
         wanted = math.ceil(demand_at(index + 2) * 1.1 / capacity_per_replica)
+        queued = max(0.0, queued + observed - (replicas - 1) * capacity_per_replica)
+        backlog = (
+            {
+                "backlog": queued,
+                "estimated_wait_seconds": queued / replicas / capacity_per_replica * step_seconds,
+            }
+            if queue
+            else {}
+        )
         decision = DecisionRecord(
             pool_id=pool.id,
             cycle_at=at,
@@ -94,6 +108,7 @@ def seed_pool(
                 "replicas_in_flight": 0,
                 "step_seconds": step_seconds,
                 "metrics_complete": True,
+                **backlog,
             },
         )
         db.add(decision)
@@ -112,6 +127,15 @@ def seed_pool(
                 )
             )
             replicas = wanted
+    if queue:  # the status of the last cycle
+        pool.status = {
+            **pool.status,
+            "backlog": round(queued, 3),
+            "backlogSource": "FluidEstimate",
+            "estimatedWaitSeconds": round(
+                queued / (replicas * capacity_per_replica) * step_seconds, 3
+            ),
+        }
     if with_forecast:
         cycle = start + steps * step
         values = []

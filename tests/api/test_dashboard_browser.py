@@ -6,6 +6,7 @@ browser runs in New York time: every time the page shows must still be UTC.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import threading
@@ -31,8 +32,9 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def served_dashboard(seeded_engine: Engine) -> Iterator[str]:
+@contextlib.contextmanager
+def serve_api(seeded_engine: Engine) -> Iterator[str]:
+    """The API and dashboard over `seeded_engine` on a free loopback port; its base URL."""
     app = create_app(
         api_settings(seeded_engine), make_session_factory(seeded_engine), ManualClock(NOW)
     )
@@ -50,6 +52,12 @@ def served_dashboard(seeded_engine: Engine) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}/"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def served_dashboard(seeded_engine: Engine) -> Iterator[str]:
+    with serve_api(seeded_engine) as url:
+        yield url
 
 
 @pytest.mark.parametrize("migrated_engine", ["postgresql"], indirect=True)

@@ -76,7 +76,8 @@ def _program(rule: str) -> celpy.Runner:
     return environment.program(environment.compile(rule))
 
 
-def _rule_errors(schema: Schema, value: Any, path: str) -> list[str]:
+def rule_errors(schema: Schema, value: Any, path: str = "") -> list[str]:
+    """Messages of the CEL rules (and map-list keys) `value` breaks, each after its field."""
     errors = []
     for validation in schema.get("x-kubernetes-validations", []):
         verdict = _program(validation["rule"]).evaluate({"self": celpy.json_to_cel(value)})
@@ -86,7 +87,7 @@ def _rule_errors(schema: Schema, value: Any, path: str) -> list[str]:
     if isinstance(value, dict):
         for name, child in schema.get("properties", {}).items():
             if name in value:
-                errors.extend(_rule_errors(child, value[name], f"{path}.{name}".lstrip(".")))
+                errors.extend(rule_errors(child, value[name], f"{path}.{name}".lstrip(".")))
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         keys = schema.get("x-kubernetes-list-map-keys", [])
         if schema.get("x-kubernetes-list-type") == "map":
@@ -94,7 +95,7 @@ def _rule_errors(schema: Schema, value: Any, path: str) -> list[str]:
             if len(seen) != len(set(seen)):
                 errors.append(f"{path}: duplicate entries for key {keys}")
         for index, item in enumerate(value):
-            errors.extend(_rule_errors(schema["items"], item, f"{path}[{index}]"))
+            errors.extend(rule_errors(schema["items"], item, f"{path}[{index}]"))
     return errors
 
 
@@ -116,4 +117,4 @@ def schema_admission_errors(schema: Schema, manifest: dict[str, Any]) -> list[st
     ]
     if errors:  # as in the API server, CEL rules run only on schema-valid objects
         return errors
-    return _rule_errors(schema, defaulted, "")
+    return rule_errors(schema, defaulted)
