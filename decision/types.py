@@ -54,6 +54,10 @@ class PoolSpec:
     steps from t + d on the chance constraint covers (1: the step this decision controls;
     None: to the end of the forecast horizon). `peak_demand` (one per indicator) is what
     the static baseline provisions for; None lets it use the highest demand seen so far.
+    `min_node_lifetime_seconds` holds every scale-down until the newest replica has run
+    that long (cloud GPU billing granularity; 0 disables it); `max_scale_downs_per_hour`
+    holds scale-downs once that many happened in the trailing hour (None: no limit). Both
+    read the pool's recent actions from `PoolObservation`.
     """
 
     capacity_per_replica: float | tuple[float, ...]
@@ -71,10 +75,24 @@ class PoolSpec:
     stabilization_steps: int = 3
     decision_window_steps: int | None = 1
     peak_demand: float | tuple[float, ...] | None = None
+    min_node_lifetime_seconds: float = 0.0
+    max_scale_downs_per_hour: int | None = None
 
     def __post_init__(self) -> None:
         for capacity in self.capacities:
             _positive("capacity_per_replica", capacity)
+        if not (
+            math.isfinite(self.min_node_lifetime_seconds) and self.min_node_lifetime_seconds >= 0
+        ):
+            raise InvalidDecisionInput(
+                "PoolSpec.min_node_lifetime_seconds must be a finite number >= 0 (0 disables "
+                f"it), got {self.min_node_lifetime_seconds!r}"
+            )
+        if self.max_scale_downs_per_hour is not None and self.max_scale_downs_per_hour < 1:
+            raise InvalidDecisionInput(
+                "PoolSpec.max_scale_downs_per_hour must be >= 1 or None (no limit), "
+                f"got {self.max_scale_downs_per_hour!r}"
+            )
         _positive("step_seconds", self.step_seconds)
         if not (0 < self.target_utilization <= 1.0):
             raise InvalidDecisionInput(
@@ -178,7 +196,10 @@ class PoolObservation:
     `recent_demand` is `[L]` or `[L, K]` on the demand's original scale, row L-1 being step
     t-1 (NaN marks a gap). `complete` is False when any metric of the window was missing;
     the engine then never scales down. `pinned_replicas` counts replicas running pods
-    marked do-not-disrupt: the pool never shrinks below them.
+    marked do-not-disrupt: the pool never shrinks below them. `seconds_since_scale_up` is
+    the age of the pool's newest replica (None: no scale-up on record) and
+    `scale_downs_last_hour` the scale-downs of the trailing hour: what the churn limits
+    of `PoolSpec` read.
     """
 
     replicas_usable: int
@@ -186,6 +207,8 @@ class PoolObservation:
     in_flight: tuple[InFlight, ...] = ()
     complete: bool = True
     pinned_replicas: int = 0
+    seconds_since_scale_up: float | None = None
+    scale_downs_last_hour: int = 0
 
     def __post_init__(self) -> None:
         if self.replicas_usable < 0 or self.pinned_replicas < 0:
@@ -242,6 +265,8 @@ class BindingConstraint(StrEnum):
     max_step_down = "max_step_down"
     stabilization = "stabilization"
     incomplete_observation = "incomplete_observation"
+    min_node_lifetime = "min_node_lifetime"  # the newest replica has not run long enough
+    max_scale_downs = "max_scale_downs"  # the trailing hour's scale-downs used the limit
 
 
 def _json_float(value: float | None) -> float | None:
