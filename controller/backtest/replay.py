@@ -12,6 +12,8 @@ classical forecaster's point forecast, or none.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +35,7 @@ HARMONY_SAMPLES = "harmony"
 TRUTH = "truth"
 _POOL = "backtest"
 _FORGET_KEYS_EVERY = 4096
+_HOUR = dt.timedelta(hours=1)
 
 Progress = Callable[[int], None]
 
@@ -136,6 +139,7 @@ def replay(
     requested = np.empty(count, dtype=np.int64)
     usable = np.empty(count, dtype=np.int64)
     billed = np.empty(count, dtype=np.int64)
+    churn = ChurnLedger()
     for index in range(count):
         t = scenario.decide_from + index
         if index:
@@ -156,6 +160,8 @@ def replay(
             in_flight=in_flight,
             complete=not bool(np.isnan(recent[-1]).any()),
             pinned_replicas=state.pinned,
+            seconds_since_scale_up=churn.seconds_since_scale_up(now),
+            scale_downs_last_hour=churn.scale_downs_last_hour(now),
         )
         samples: FloatArray | None = None
         if forecasts is not None:
@@ -165,7 +171,8 @@ def replay(
         if samples is not None and single:
             samples = samples[..., 0]
         decision = policy.decide(observation, samples)
-        pool.scale(_POOL, int(decision.replicas), f"{index}")
+        result = pool.scale(_POOL, int(decision.replicas), f"{index}")
+        churn.record(now, result.from_replicas, result.to_replicas)
         after = pool.current(_POOL)
         requested[index] = decision.replicas
         usable[index] = after.usable
@@ -178,6 +185,31 @@ def replay(
     if progress is not None:
         progress(count % _FORGET_KEYS_EVERY)
     return ReplayTrace(requested=requested, usable=usable, billed=billed)
+
+
+class ChurnLedger:
+    """When the pool last grew and when it shrank in the trailing hour: what the churn
+    limits of `PoolSpec` read from each observation."""
+
+    def __init__(self) -> None:
+        self._last_scale_up: dt.datetime | None = None
+        self._scale_downs: deque[dt.datetime] = deque()
+
+    def record(self, at: dt.datetime, before: int, after: int) -> None:
+        if after > before:
+            self._last_scale_up = at
+        elif after < before:
+            self._scale_downs.append(at)
+
+    def seconds_since_scale_up(self, now: dt.datetime) -> float | None:
+        if self._last_scale_up is None:
+            return None
+        return (now - self._last_scale_up).total_seconds()
+
+    def scale_downs_last_hour(self, now: dt.datetime) -> int:
+        while self._scale_downs and now - self._scale_downs[0] >= _HOUR:
+            self._scale_downs.popleft()
+        return len(self._scale_downs)
 
 
 def _padded_future(demand: FloatArray, decide_from: int, horizon: int) -> FloatArray:

@@ -86,6 +86,8 @@ class BacktestConfig:
     model_path: Path | None = None
     observation_window: int = 288
     redis_url: str | None = None
+    min_node_lifetime: dt.timedelta = dt.timedelta(0)
+    max_scale_downs_per_hour: int | None = None
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.policies if name not in POLICY_NAMES]
@@ -126,10 +128,19 @@ class BacktestConfig:
         require_between(
             "--price", self.price_per_replica_hour, 0, defaults.MAX_PRICE_PER_REPLICA_HOUR
         )
+        lifetime = self.min_node_lifetime
+        if not dt.timedelta(0) <= lifetime <= defaults.MAX_DURATION:
+            raise BadUsage(
+                f"--min-node-lifetime {lifetime.total_seconds():g}s is out of range; give a "
+                f"duration from 0s to {defaults.MAX_DURATION.days}d"
+            )
+        if self.max_scale_downs_per_hour is not None:
+            require_between("--max-scale-downs-per-hour", self.max_scale_downs_per_hour, 1, 3600)
 
     def to_dict(self) -> dict[str, Any]:
         document = dataclasses.asdict(self)
         document["provisioning_delay"] = self.provisioning_delay.total_seconds()
+        document["min_node_lifetime"] = self.min_node_lifetime.total_seconds()
         document["forecaster"] = self.forecaster.to_dict() if self.forecaster else None
         document["model_path"] = str(self.model_path) if self.model_path else None
         document.pop("redis_url")
@@ -219,6 +230,8 @@ def pool_spec(
         step_seconds=step_seconds,
         price_per_replica_hour=config.price_per_replica_hour,
         sla_epsilon=config.sla,
+        min_node_lifetime_seconds=config.min_node_lifetime.total_seconds(),
+        max_scale_downs_per_hour=config.max_scale_downs_per_hour,
     )
 
 
