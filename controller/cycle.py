@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from controller.actuators.base import Actuator, ReplicaState, ScaleResult
+from controller.churn import CHURN_STATE, ChurnLedger
 from controller.clock import Clock
 from controller.errors import HarmonyError
 from controller.operator import records
@@ -153,6 +154,7 @@ def _restore_policy_states(pools: Sequence[PoolRuntime], deps: CycleDeps) -> Non
         return
     for pool in fresh:
         pool.states_restored = True
+        pool.churn = ChurnLedger.from_dict(saved.get(pool.config.key, {}).get(CHURN_STATE))
         for policy in pool.policies:
             state = saved.get(pool.config.key, {}).get(policy.name)
             if state is None:
@@ -340,6 +342,8 @@ def _record_results(
         if isinstance(result, ScaleResult):
             outcome.action = result
             outcome.replicas = result.to_replicas
+            item = observed[intent.index]
+            item.runtime.churn.record(item.cycle_at, result.from_replicas, result.to_replicas)
         else:
             reason = "Forbidden" if str(result).startswith("forbidden") else "ScaleFailed"
             outcome.conditions["Ready"] = condition(False, reason, str(result))
@@ -368,6 +372,7 @@ def _record_results(
                 if item.decision is not None:
                     policies = item.runtime.policies
                     states[item.pool_id] = {policy.name: policy.state() for policy in policies}
+                    states[item.pool_id][CHURN_STATE] = item.runtime.churn.to_dict()
                 item.runtime.last_outcome = outcome
             records.save_policy_states(session, states)
     except SQLAlchemyError as error:

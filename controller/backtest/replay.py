@@ -12,8 +12,6 @@ classical forecaster's point forecast, or none.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +22,7 @@ import numpy.typing as npt
 from controller.actuators.simulated import SimulatedPool
 from controller.backtest.metrics import CaseMetrics, account
 from controller.backtest.scenario import Scenario
+from controller.churn import ChurnLedger
 from controller.clock import ManualClock
 from decision.types import InFlight, PoolObservation
 from forecaster.fill import forward_fill
@@ -35,7 +34,6 @@ HARMONY_SAMPLES = "harmony"
 TRUTH = "truth"
 _POOL = "backtest"
 _FORGET_KEYS_EVERY = 4096
-_HOUR = dt.timedelta(hours=1)
 
 Progress = Callable[[int], None]
 
@@ -185,31 +183,6 @@ def replay(
     if progress is not None:
         progress(count % _FORGET_KEYS_EVERY)
     return ReplayTrace(requested=requested, usable=usable, billed=billed)
-
-
-class ChurnLedger:
-    """When the pool last grew and when it shrank in the trailing hour: what the churn
-    limits of `PoolSpec` read from each observation."""
-
-    def __init__(self) -> None:
-        self._last_scale_up: dt.datetime | None = None
-        self._scale_downs: deque[dt.datetime] = deque()
-
-    def record(self, at: dt.datetime, before: int, after: int) -> None:
-        if after > before:
-            self._last_scale_up = at
-        elif after < before:
-            self._scale_downs.append(at)
-
-    def seconds_since_scale_up(self, now: dt.datetime) -> float | None:
-        if self._last_scale_up is None:
-            return None
-        return (now - self._last_scale_up).total_seconds()
-
-    def scale_downs_last_hour(self, now: dt.datetime) -> int:
-        while self._scale_downs and now - self._scale_downs[0] >= _HOUR:
-            self._scale_downs.popleft()
-        return len(self._scale_downs)
 
 
 def _padded_future(demand: FloatArray, decide_from: int, horizon: int) -> FloatArray:

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.actuators.base import ReplicaState
+from controller.churn import ChurnLedger
 from controller.operator.records import QUANTILE_LEVELS, ForecastSummary
 from controller.operator.spec import PoolConfig
 from decision import Decision, InFlight, Policy, PoolObservation, PoolSpec, make_policy
@@ -51,6 +52,8 @@ def pool_spec(config: PoolConfig) -> PoolSpec:
         shortfall_penalty_per_unit_hour=config.shortfall_penalty_per_unit_hour,
         sla_epsilon=config.max_shortfall_probability,
         stabilization_steps=config.stabilization_steps,
+        min_node_lifetime_seconds=config.min_node_lifetime.total_seconds(),
+        max_scale_downs_per_hour=config.max_scale_downs_per_hour,
     )
 
 
@@ -68,6 +71,8 @@ class PoolRuntime:
     last_outcome: PoolOutcome | None = None
     # Whether the policies' saved state was looked up (once per runtime, at its first cycle).
     states_restored: bool = False
+    # The target's resizes by this operator: what the churn limits read.
+    churn: ChurnLedger = field(default_factory=ChurnLedger)
 
     @property
     def policies(self) -> tuple[Policy, Policy]:
@@ -123,6 +128,8 @@ def build_observation(item: Observed, state: ReplicaState) -> PoolObservation:
         in_flight=in_flight,
         complete=item.complete,
         pinned_replicas=state.pinned,
+        seconds_since_scale_up=item.runtime.churn.seconds_since_scale_up(item.cycle_at),
+        scale_downs_last_hour=item.runtime.churn.scale_downs_last_hour(item.cycle_at),
     )
 
 

@@ -109,6 +109,8 @@ class PoolConfig:
     context_steps: int = 48
     horizon_steps: int = 4
     max_train_seconds: float = 85.0
+    min_node_lifetime: dt.timedelta = dt.timedelta(0)
+    max_scale_downs_per_hour: int | None = None
 
     @property
     def key(self) -> str:
@@ -261,6 +263,7 @@ def parse_spec(
     down = _mapping(behavior.get("scaleDown"), "spec.behavior.scaleDown")
     max_up = up.get("maxStep")
     max_down = down.get("maxStep")
+    max_down_actions = down.get("maxActionsPerHour")
     fallback = spec.get("fallbackReplicas")
     if fallback is not None:
         fallback = _integer(fallback, "spec.fallbackReplicas", low=0)
@@ -335,5 +338,15 @@ def parse_spec(
         ),
         max_train_seconds=_number(
             _get(model, "maxTrainSeconds", 85), "spec.model.maxTrainSeconds", low=5, high=3600
+        ),
+        min_node_lifetime=parse_duration(
+            _get(down, "minNodeLifetime", "0s"), "spec.behavior.scaleDown.minNodeLifetime"
+        ),
+        max_scale_downs_per_hour=(
+            None
+            if max_down_actions is None
+            else _integer(
+                max_down_actions, "spec.behavior.scaleDown.maxActionsPerHour", low=1, high=3600
+            )
         ),
     )
