@@ -111,6 +111,7 @@ class PoolConfig:
     max_train_seconds: float = 85.0
     min_node_lifetime: dt.timedelta = dt.timedelta(0)
     max_scale_downs_per_hour: int | None = None
+    readiness_min_days: float = 7.0
 
     @property
     def key(self) -> str:
@@ -281,6 +282,7 @@ def parse_spec(
             "or HARMONY_PROMETHEUS_URL",
         )
     model = _mapping(spec.get("model"), "spec.model")
+    readiness = _mapping(spec.get("readiness"), "spec.readiness")
     node_selector = _mapping(spec.get("nodeSelector"), "spec.nodeSelector")
     delay_steps = math.ceil(delay / interval - 1e-9)
     horizon = model.get("horizonSteps")
@@ -348,5 +350,8 @@ def parse_spec(
             else _integer(
                 max_down_actions, "spec.behavior.scaleDown.maxActionsPerHour", low=1, high=3600
             )
+        ),
+        readiness_min_days=_number(
+            _get(readiness, "minDays", 7), "spec.readiness.minDays", low=0.01, high=90
         ),
     )
