@@ -14,6 +14,7 @@ observed demand.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -262,7 +263,7 @@ def _slots(cycles: Sequence[RecordedCycle], step: dt.timedelta) -> list[int]:
         return []
     origin = cycles[0].at
     slots = [round((cycle.at - origin) / step) for cycle in cycles]
-    if any(later < earlier for earlier, later in zip(slots, slots[1:], strict=False)):
+    if any(later < earlier for earlier, later in itertools.pairwise(slots)):
         raise ValueError("recorded cycles must be given oldest first")
     return slots
 
