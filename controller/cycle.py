@@ -41,6 +41,8 @@ from controller.operator.cycle_steps import (
     forecast_batch,
     slot_start,
 )
+from controller.operator.readiness_step import refresh_readiness
+from controller.operator.shadow import SHADOW_STATE, ShadowPool, policy_view
 from controller.sources.base import Source
 from decision.errors import InvalidDecisionInput
 
@@ -126,7 +128,9 @@ def run_cycle(pools: Sequence[PoolRuntime], deps: CycleDeps) -> list[PoolOutcome
         marks.append(time.perf_counter())
     _record_results(observed, outcomes, intents, results, deps)
     marks.append(time.perf_counter())
-    phases = ("observe", "forecast", "decide", "record", "act", "record results")
+    refresh_readiness(observed, [outcome.conditions for outcome in outcomes], deps.sessions, now)
+    marks.append(time.perf_counter())
+    phases = ("observe", "forecast", "decide", "record", "act", "record results", "readiness")
     log.debug(
         "cycle of %d pools: %s",
         len(pools),
@@ -155,6 +159,9 @@ def _restore_policy_states(pools: Sequence[PoolRuntime], deps: CycleDeps) -> Non
     for pool in fresh:
         pool.states_restored = True
         pool.churn = ChurnLedger.from_dict(saved.get(pool.config.key, {}).get(CHURN_STATE))
+        if not pool.config.enforce:
+            shadow = saved.get(pool.config.key, {}).get(SHADOW_STATE)
+            pool.shadow = ShadowPool.from_dict(pool.config, shadow)
         for policy in pool.policies:
             state = saved.get(pool.config.key, {}).get(policy.name)
             if state is None:
@@ -230,7 +237,9 @@ def _decide(item: Observed, forecast: Any, deps: CycleDeps) -> PoolOutcome:
         if item.complete
         else condition(True, "MetricsPartial", "; ".join(item.issues)[:1000])
     )
-    observation = build_observation(item, state)
+    runtime.shadow, seen = policy_view(runtime.shadow, config, state, item.cycle_at)
+    item.policy_usable = seen.usable
+    observation = build_observation(item, seen)
     demand_samples = None if forecast is None else forecast.demand_samples
     policy = runtime.harmony if demand_samples is not None else runtime.reactive
     if demand_samples is not None:
@@ -246,6 +255,8 @@ def _decide(item: Observed, forecast: Any, deps: CycleDeps) -> PoolOutcome:
         policy.observe(last if np.isfinite(last).all() else float("nan"))
     decision = policy.decide(observation, demand_samples)
     runtime.decided_once.add(policy.name)
+    if runtime.shadow is not None:
+        runtime.shadow.take(item.cycle_at, decision.replicas)
     item.decision = decision
     outcome.policy = decision.policy
     outcome.recommended = decision.replicas
@@ -373,6 +384,8 @@ def _record_results(
                     policies = item.runtime.policies
                     states[item.pool_id] = {policy.name: policy.state() for policy in policies}
                     states[item.pool_id][CHURN_STATE] = item.runtime.churn.to_dict()
+                    if item.runtime.shadow is not None:
+                        states[item.pool_id][SHADOW_STATE] = item.runtime.shadow.to_dict()
                 item.runtime.last_outcome = outcome
             records.save_policy_states(session, states)
     except SQLAlchemyError as error:

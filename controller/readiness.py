@@ -44,6 +44,9 @@ class RecordedCycle:
     usable: int
     #: Demand observed for the slot before `at` (None: not observed).
     demand_before: float | None
+    #: Usable replicas of the pool the recommendations made, as the policy saw them
+    #: (None: recorded before the shadow pool existed; the target's count stands in).
+    recommended_usable: int | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,7 @@ def load_cycles(
     for at, wanted, now, inputs in rows:
         fields = inputs if isinstance(inputs, dict) else {}
         usable = fields.get("replicas_usable")
+        seen = fields.get("policy_replicas_usable")
         demand = fields.get("demand")
         finite = isinstance(demand, int | float) and math.isfinite(demand)
         cycles.append(
@@ -161,6 +165,7 @@ def load_cycles(
                 desired=int(now),
                 usable=int(usable) if isinstance(usable, int) else int(now),
                 demand_before=float(demand) if finite else None,
+                recommended_usable=int(seen) if isinstance(seen, int) else None,
             )
         )
     return cycles
@@ -194,7 +199,9 @@ def assess(
             clock,
             config.provisioning_delay,
             capacity_per_replica=config.capacity_per_replica,
-            initial_replicas=first.usable,
+            initial_replicas=first.usable
+            if first.recommended_usable is None
+            else first.recommended_usable,
         )
         ran = first
         for slot in range(count):

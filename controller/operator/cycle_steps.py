@@ -15,6 +15,7 @@ import numpy.typing as npt
 from controller.actuators.base import ReplicaState
 from controller.churn import ChurnLedger
 from controller.operator.records import QUANTILE_LEVELS, ForecastSummary
+from controller.operator.shadow import ShadowPool
 from controller.operator.spec import PoolConfig
 from decision import Decision, InFlight, Policy, PoolObservation, PoolSpec, make_policy
 from forecaster.fill import forward_fill
@@ -73,6 +74,10 @@ class PoolRuntime:
     states_restored: bool = False
     # The target's resizes by this operator: what the churn limits read.
     churn: ChurnLedger = field(default_factory=ChurnLedger)
+    # When the EnforceReady evidence was last assessed (controller.operator.readiness_step).
+    readiness_at: dt.datetime | None = None
+    # In Recommend mode, the pool the recommendations would have made (operator.shadow).
+    shadow: ShadowPool | None = None
 
     @property
     def policies(self) -> tuple[Policy, Policy]:
@@ -105,6 +110,7 @@ class Observed:
     context_end: float = 0.0
     decision: Decision | None = None
     pool_id: int | None = None
+    policy_usable: int | None = None
 
     def demand_window(self) -> FloatArray:
         if self.series is None:
@@ -239,5 +245,7 @@ def decision_fields(item: Observed, outcome: PoolOutcome) -> dict[str, Any]:
             "step_seconds": config.interval.total_seconds(),
             "metrics_complete": bool(item.complete and item.series is not None),
             "recommended_replicas": None if decision is None else decision.recommended_replicas,
+            # What the policy saw: the shadow pool in Recommend mode (operator.shadow).
+            "policy_replicas_usable": item.policy_usable,
         },
     }
