@@ -199,9 +199,7 @@ def assess(
             clock,
             config.provisioning_delay,
             capacity_per_replica=config.capacity_per_replica,
-            initial_replicas=first.usable
-            if first.recommended_usable is None
-            else first.recommended_usable,
+            initial_replicas=_replay_start(first),
         )
         ran = first
         for slot in range(count):
@@ -230,6 +228,7 @@ def assess(
         )
 
     start_desired = cycles[0].desired if cycles else 0
+    replay_start = _replay_start(cycles[0]) if cycles else 0
     days: list[DayEvidence] = []
     if cycles:
         origin = cycles[0].at
@@ -239,7 +238,7 @@ def assess(
         for ordinal in np.unique(day_of):
             where = np.flatnonzero(day_of == ordinal)
             span = slice(int(where[0]), int(where[-1]) + 1)
-            rec_before = int(recommended_billed[span.start - 1]) if span.start else start_desired
+            rec_before = int(recommended_billed[span.start - 1]) if span.start else replay_start
             act_before = int(actual_billed[span.start - 1]) if span.start else start_desired
             days.append(
                 DayEvidence(
@@ -257,10 +256,15 @@ def assess(
         observed_days=_observed_days(demand, step),
         min_days=config.readiness_min_days,
         sla_epsilon=config.max_shortfall_probability,
-        recommended=side(whole, recommended_usable, recommended_billed, start_desired),
+        recommended=side(whole, recommended_usable, recommended_billed, replay_start),
         actual=side(whole, actual_usable, actual_billed, start_desired),
         days=tuple(days),
     )
+
+
+def _replay_start(first: RecordedCycle) -> int:
+    """Replicas the replayed pool starts with: those the first cycle's policy saw."""
+    return first.usable if first.recommended_usable is None else first.recommended_usable
 
 
 def _slots(cycles: Sequence[RecordedCycle], step: dt.timedelta) -> list[int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 
 import pytest
@@ -12,12 +11,10 @@ from sqlalchemy import Engine
 from api.app import create_app
 from controller.clock import ManualClock
 from controller.state.db import make_session_factory
-from controller.state.models import DecisionRecord, Pool
 from tests.api.conftest import READ, api_settings
 from tests.api.seed import NOW, seed_pool
-from tests.operator.helpers import pool_spec_document
+from tests.readiness.seed import seed_recommend_pool
 
-HOUR = dt.timedelta(hours=1)
 CYCLES = 48
 
 
@@ -27,33 +24,8 @@ def client(migrated_engine: Engine) -> Iterator[TestClient]:
     whose recommendations of 4 replicas covered a steady demand of 30 for two days while
     the target ran 6; and a pool whose recorded spec lacks its target."""
     sessions = make_session_factory(migrated_engine)
-    start = NOW - CYCLES * HOUR
-    spec = pool_spec_document(
-        mode="Recommend", interval="1h", provisioningDelay="2h", readiness={"minDays": 1}
-    )
     with sessions.begin() as db:
-        pool = Pool(
-            namespace="gpu", name="l40s", spec=spec, status={}, created_at=start, updated_at=NOW
-        )
-        db.add(pool)
-        db.flush()
-        for index in range(CYCLES):
-            db.add(
-                DecisionRecord(
-                    pool_id=pool.id,
-                    cycle_at=start + index * HOUR,
-                    policy="harmony",
-                    mode="Recommend",
-                    replicas_now=6,
-                    replicas_wanted=4,
-                    inputs={
-                        "demand": 30.0,
-                        "replicas_usable": 6,
-                        "policy_replicas_usable": 4,
-                        "step_seconds": 3600.0,
-                    },
-                )
-            )
+        seed_recommend_pool(db, "gpu", "l40s", NOW, CYCLES)
         seed_pool(db, "gpu", "partial", steps=5)
     app = create_app(
         api_settings(migrated_engine), make_session_factory(migrated_engine), ManualClock(NOW)
