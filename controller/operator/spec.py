@@ -167,6 +167,13 @@ def _integer(value: object, field_path: str, *, low: int, high: int = 10**9) -> 
     return value
 
 
+def _positive_days(value: object) -> float:
+    days = _number(value, "spec.readiness.minDays", low=0.0, high=90.0)
+    if days <= 0:
+        raise InvalidSpec("spec.readiness.minDays", "must be greater than 0 days, e.g. 7")
+    return days
+
+
 def _target(spec: Mapping[str, Any], namespace: str) -> TargetRef:
     raw = _mapping(spec.get("target"), "spec.target")
     for key in ("apiVersion", "kind", "name"):
@@ -351,7 +358,5 @@ def parse_spec(
                 max_down_actions, "spec.behavior.scaleDown.maxActionsPerHour", low=1, high=3600
             )
         ),
-        readiness_min_days=_number(
-            _get(readiness, "minDays", 7), "spec.readiness.minDays", low=0.01, high=90
-        ),
+        readiness_min_days=_positive_days(_get(readiness, "minDays", 7)),
     )
