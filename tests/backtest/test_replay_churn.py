@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from controller.backtest.replay import replay, run_case
+from controller.cli.main import main
 from tests.backtest.helpers import ScriptedPolicy, synthetic_scenario
 
 
@@ -40,3 +43,21 @@ def test_min_node_lifetime_cuts_the_backtests_actions_per_day() -> None:
             last_up = index
         if requested[index] < requested[index - 1] and last_up is not None:
             assert (index - last_up) * scenario.step.total_seconds() >= 3 * 3600.0
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--min-node-lifetime", "an hour", "--min-node-lifetime 'an hour' is not a duration"),
+        ("--min-node-lifetime", "400d", "--min-node-lifetime"),
+        ("--max-scale-downs-per-hour", "0", "--max-scale-downs-per-hour 0 is out of range"),
+    ],
+)
+def test_a_bad_churn_option_is_one_line_naming_it(
+    option: str, value: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["backtest", "fisher:container1", option, value])
+    error = capsys.readouterr().err.strip()
+    assert code == 2, error
+    assert error.startswith(f"error: {message}")
+    assert len(error.splitlines()) == 1 and "Traceback" not in error
