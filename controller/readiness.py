@@ -157,14 +157,16 @@ def load_cycles(
         usable = fields.get("replicas_usable")
         seen = fields.get("policy_replicas_usable")
         demand = fields.get("demand")
-        finite = isinstance(demand, int | float) and math.isfinite(demand)
+        observed = (
+            float(demand) if isinstance(demand, int | float) and math.isfinite(demand) else None
+        )
         cycles.append(
             RecordedCycle(
                 at=at if at.tzinfo else at.replace(tzinfo=dt.UTC),
                 recommended=int(wanted),
                 desired=int(now),
                 usable=int(usable) if isinstance(usable, int) else int(now),
-                demand_before=float(demand) if finite else None,
+                demand_before=observed,
                 recommended_usable=int(seen) if isinstance(seen, int) else None,
             )
         )
@@ -204,11 +206,11 @@ def assess(
         ran = first
         for slot in range(count):
             clock.set(first.at + slot * step)
-            cycle = by_slot.get(slot)
-            if cycle is not None:
+            recorded = by_slot.get(slot)
+            if recorded is not None:
                 # A slot without a cycle holds what the pool had: nothing was recommended.
-                pool.scale(_POOL, cycle.recommended, str(slot))
-                ran = cycle
+                pool.scale(_POOL, recorded.recommended, str(slot))
+                ran = recorded
             state = pool.current(_POOL)
             recommended_usable[slot], recommended_billed[slot] = state.usable, state.desired
             actual_usable[slot], actual_billed[slot] = ran.usable, ran.desired

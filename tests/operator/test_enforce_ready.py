@@ -101,3 +101,33 @@ def test_recommend_mode_decides_against_the_shadow_pool_across_restarts(engine: 
         ).one()
     assert inputs["policy_replicas_usable"] == expected
     assert inputs["replicas_usable"] == actual.usable
+
+
+def test_waiting_for_evidence_is_neither_an_error_nor_a_warning() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from controller.cycle import PoolOutcome
+    from controller.operator.metrics import OperatorMetrics
+    from controller.operator.runtime import event_type
+
+    assert (
+        event_type({"type": "EnforceReady", "status": "False", "reason": "CollectingEvidence"})
+        == "Normal"
+    )
+    assert event_type({"type": "EnforceReady", "status": "False", "reason": "SLAMissed"}) == (
+        "Warning"
+    )
+    registry = CollectorRegistry()
+    metrics = OperatorMetrics(registry)
+    outcome = PoolOutcome(key="fleet/pool", cycle_at=dt.datetime(2026, 1, 5, tzinfo=dt.UTC))
+    outcome.conditions["EnforceReady"] = ("False", "CollectingEvidence", "not yet")
+    outcome.conditions["MetricsAvailable"] = ("False", "MetricsUnavailable", "down")
+    metrics.observe("fleet", "pool", outcome, 0.1)
+    errors = {
+        sample.labels["reason"]
+        for family in registry.collect()
+        if family.name == "harmony_errors"
+        for sample in family.samples
+        if sample.name == "harmony_errors_total"
+    }
+    assert errors == {"MetricsUnavailable"}
