@@ -1,7 +1,7 @@
 """`harmony operator` against kmock, a real Prometheus and real PostgreSQL: the
 `EnforceReady` condition of Recommend-mode pools, and `minNodeLifetime` in Enforce mode.
 
-`spec.readiness.minDays` is set to 40 seconds so that "days" of held SLA pass in the test.
+`spec.readiness.minDays` is set to 24 seconds so that "days" of held SLA pass in the test.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from tests.operator.test_e2e import condition, e2e_spec, wait_for
 from tests.prometheus import RunningPrometheus
 
 pytestmark = [pytest.mark.postgres, pytest.mark.prometheus, pytest.mark.slow]
-MIN_SECONDS = 40.0
-LIFETIME_SECONDS = 30.0
+MIN_SECONDS = 24.0
+LIFETIME_SECONDS = 20.0
 
 
 def target(name: str) -> dict[str, str]:
