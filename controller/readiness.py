@@ -31,6 +31,8 @@ from controller.operator.spec import PoolConfig
 from controller.state.models import DecisionRecord
 
 _POOL = "readiness"
+#: The `policy` of a decision recorded while metrics were missing (controller.cycle).
+HOLD_POLICY = "hold"
 _DAY = dt.timedelta(days=1)
 
 
@@ -44,6 +46,8 @@ class RecordedCycle:
     usable: int
     #: Demand observed for the slot before `at` (None: not observed).
     demand_before: float | None
+    #: Metrics were missing and the cycle held the target's count: nothing recommended.
+    held: bool = False
     #: Usable replicas of the pool the recommendations made, as the policy saw them
     #: (None: recorded before the shadow pool existed; the target's count stands in).
     recommended_usable: int | None = None
@@ -143,6 +147,7 @@ def load_cycles(
             DecisionRecord.replicas_wanted,
             DecisionRecord.replicas_now,
             DecisionRecord.inputs,
+            DecisionRecord.policy,
         )
         .where(
             DecisionRecord.pool_id == pool_id,
@@ -152,7 +157,7 @@ def load_cycles(
         .order_by(DecisionRecord.cycle_at, DecisionRecord.id)
     ).all()
     cycles = []
-    for at, wanted, now, inputs in rows:
+    for at, wanted, now, inputs, policy in rows:
         fields = inputs if isinstance(inputs, dict) else {}
         usable = fields.get("replicas_usable")
         seen = fields.get("policy_replicas_usable")
@@ -167,6 +172,7 @@ def load_cycles(
                 desired=int(now),
                 usable=int(usable) if isinstance(usable, int) else int(now),
                 demand_before=observed,
+                held=policy == HOLD_POLICY,
                 recommended_usable=int(seen) if isinstance(seen, int) else None,
             )
         )
@@ -208,9 +214,11 @@ def assess(
             clock.set(first.at + slot * step)
             recorded = by_slot.get(slot)
             if recorded is not None:
-                # A slot without a cycle holds what the pool had: nothing was recommended.
-                pool.scale(_POOL, recorded.recommended, str(slot))
                 ran = recorded
+                # A slot without a cycle, or one that held for missing metrics, keeps what
+                # the replayed pool had: nothing was recommended.
+                if not recorded.held:
+                    pool.scale(_POOL, recorded.recommended, str(slot))
             state = pool.current(_POOL)
             recommended_usable[slot], recommended_billed[slot] = state.usable, state.desired
             actual_usable[slot], actual_billed[slot] = ran.usable, ran.desired

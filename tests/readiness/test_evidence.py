@@ -3,6 +3,7 @@ the pool's provisioning delay, weighed on the demand the cycles observed."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -80,3 +81,13 @@ def test_actions_per_day_are_counted_for_both_sides() -> None:
         24.0
     )  # 25 changes in 25 hourly slots
     assert evidence.actual.actions_per_day == 0.0
+
+
+def test_a_cycle_that_held_for_missing_metrics_recommends_nothing() -> None:
+    demand = [30.0] * 6
+    cycles = record(demand, [4] * 7)
+    cycles[3] = dataclasses.replace(cycles[3], recommended=6, held=True)
+    evidence = assess(cycles, config(), T0, T0)
+    # The replayed pool keeps its 4 replicas through the held cycle.
+    assert evidence.recommended.replica_hours == pytest.approx(7 * 4)
+    assert evidence.recommended.actions_per_day == pytest.approx(24 / 7)  # the first: 6 → 4
