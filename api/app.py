@@ -14,7 +14,7 @@ from api.deps import ApiContext, parse_tokens
 from api.errors import install_error_handlers
 from api.jobs import BacktestJobs
 from api.limits import MAX_REQUEST_BYTES, BodySizeLimit
-from api.routers import backtests, dashboard, health, pools
+from api.routers import backtests, dashboard, health, pools, readiness
 from controller.clock import Clock, SystemClock
 from controller.settings import Settings
 from controller.state.db import create_engine_for, make_session_factory
@@ -71,7 +71,7 @@ def create_app(
         backtests=jobs,
     )
     install_error_handlers(app)
-    for module in (health, pools, backtests, dashboard):
+    for module in (health, pools, readiness, backtests, dashboard):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_REQUEST_BYTES)
     if settings.api_cors_origins:

@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from controller.actuators.base import Actuator, ReplicaState, ScaleResult, TargetNotScalable
+from controller.churn import CHURN_STATE, ChurnLedger
 from controller.clock import Clock
 from controller.errors import HarmonyError
 from controller.operator import records
@@ -42,6 +43,8 @@ from controller.operator.cycle_steps import (
     read_pool_backlog,
     slot_start,
 )
+from controller.operator.readiness_step import refresh_readiness
+from controller.operator.shadow import SHADOW_STATE, ShadowPool, policy_view
 from controller.sources.base import Source
 from decision.errors import InvalidDecisionInput
 
@@ -143,7 +146,9 @@ def run_cycle(pools: Sequence[PoolRuntime], deps: CycleDeps) -> list[PoolOutcome
         marks.append(time.perf_counter())
     _record_results(observed, outcomes, intents, results, deps)
     marks.append(time.perf_counter())
-    phases = ("observe", "forecast", "decide", "record", "act", "record results")
+    refresh_readiness(observed, [outcome.conditions for outcome in outcomes], deps.sessions, now)
+    marks.append(time.perf_counter())
+    phases = ("observe", "forecast", "decide", "record", "act", "record results", "readiness")
     log.debug(
         "cycle of %d pools: %s",
         len(pools),
@@ -173,6 +178,10 @@ def _restore_policy_states(pools: Sequence[PoolRuntime], deps: CycleDeps) -> Non
         pool.states_restored = True
         fluid = saved.get(pool.config.key, {}).get(STATE_KEY)
         pool.fluid = FluidBacklog.from_dict(fluid) if isinstance(fluid, dict) else FluidBacklog()
+        pool.churn = ChurnLedger.from_dict(saved.get(pool.config.key, {}).get(CHURN_STATE))
+        if not pool.config.enforce:
+            shadow = saved.get(pool.config.key, {}).get(SHADOW_STATE)
+            pool.shadow = ShadowPool.from_dict(pool.config, shadow)
         for policy in pool.policies:
             state = saved.get(pool.config.key, {}).get(policy.name)
             if state is None:
@@ -259,7 +268,9 @@ def _decide(item: Observed, forecast: Any, deps: CycleDeps) -> PoolOutcome:
     )
     if config.queue_sla:
         read_pool_backlog(item, state, outcome)
-    observation = build_observation(item, state)
+    runtime.shadow, seen = policy_view(runtime.shadow, config, state, item.cycle_at)
+    item.policy_usable = seen.usable
+    observation = build_observation(item, seen)
     demand_samples = None if forecast is None else forecast.demand_samples
     policy = runtime.harmony if demand_samples is not None else runtime.reactive
     if demand_samples is not None:
@@ -275,6 +286,8 @@ def _decide(item: Observed, forecast: Any, deps: CycleDeps) -> PoolOutcome:
         policy.observe(last if np.isfinite(last).all() else float("nan"))
     decision = policy.decide(observation, demand_samples)
     runtime.decided_once.add(policy.name)
+    if runtime.shadow is not None:
+        runtime.shadow.take(item.cycle_at, decision.replicas)
     item.decision = decision
     outcome.policy = decision.policy
     outcome.recommended = decision.replicas
@@ -371,6 +384,8 @@ def _record_results(
         if isinstance(result, ScaleResult):
             outcome.action = result
             outcome.replicas = result.to_replicas
+            item = observed[intent.index]
+            item.runtime.churn.record(item.cycle_at, result.from_replicas, result.to_replicas)
         else:
             reason = "Forbidden" if str(result).startswith("forbidden") else "ScaleFailed"
             outcome.conditions["Ready"] = condition(False, reason, str(result))
@@ -401,6 +416,9 @@ def _record_results(
                     states[item.pool_id] = {policy.name: policy.state() for policy in policies}
                     if item.runtime.config.queue_sla:
                         states[item.pool_id][STATE_KEY] = item.runtime.fluid.to_dict()
+                    states[item.pool_id][CHURN_STATE] = item.runtime.churn.to_dict()
+                    if item.runtime.shadow is not None:
+                        states[item.pool_id][SHADOW_STATE] = item.runtime.shadow.to_dict()
                 item.runtime.last_outcome = outcome
             records.save_policy_states(session, states)
     except SQLAlchemyError as error:

@@ -17,13 +17,15 @@ import numpy as np
 from decision.engine import analyse, as_sample_cube
 from decision.errors import InvalidDecisionInput, require_own_state
 from decision.reasons import ReasonContext, reason
-from decision.safety import apply_safety_rules, clip_to_bounds
+from decision.safety import apply_safety_rules, churn_limit, clip_to_bounds
 from decision.types import BindingConstraint, Decision, FloatArray, PoolObservation, PoolSpec
 
 
 def bounded(wanted: int, observation: PoolObservation, spec: PoolSpec) -> tuple[int, Any]:
-    """Bounds and the do-not-disrupt floor only: (replicas, binding or None)."""
-    replicas, binding = clip_to_bounds(wanted, spec)
+    """Churn limits, bounds and the do-not-disrupt floor only: (replicas, binding or None)."""
+    held, churn = churn_limit(wanted, observation, spec)
+    replicas, binding = clip_to_bounds(held, spec)
+    binding = binding or churn
     pinned = min(observation.pinned_replicas, observation.replicas_total)
     if replicas < pinned:
         return pinned, BindingConstraint.pinned

@@ -55,6 +55,10 @@ def safety_clause(binding: BindingConstraint, context: ReasonContext) -> str | N
         f"(wanted {wanted})",
         BindingConstraint.incomplete_observation: "metrics were incomplete, so nothing is "
         f"removed (wanted {wanted})",
+        BindingConstraint.min_node_lifetime: "no replica is removed before it has run "
+        f"{spec.min_node_lifetime_seconds / 60:g} minutes (wanted {wanted})",
+        BindingConstraint.max_scale_downs: f"the limit of {spec.max_scale_downs_per_hour} "
+        f"scale-downs per hour is used up (wanted {wanted})",
     }
     return clauses.get(binding)
 
@@ -97,10 +101,16 @@ def engine_clause(binding: BindingConstraint, context: ReasonContext) -> str:
     return context.policy_why
 
 
+_CHURN = (BindingConstraint.min_node_lifetime, BindingConstraint.max_scale_downs)
+
+
 def reason(binding: BindingConstraint, context: ReasonContext) -> str:
     """`context.policy_why`, when given, explains a baseline's own rule and wins."""
     action = action_phrase(context.current, context.replicas)
     clause = context.policy_why or safety_clause(binding, context)
+    if context.policy_why and binding in _CHURN:
+        # A baseline's own rule says what it wanted; the churn limit is why it did not act.
+        clause = f"{context.policy_why}; {safety_clause(binding, context)}"
     if clause is None:
         clause = engine_clause(binding, context)
     return f"{action}: {clause}."

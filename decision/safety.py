@@ -5,6 +5,10 @@
   steps (this one included; missing history counts as the current size), so it happens
   only once the window has held a lower count throughout; by at most `max_step_down`;
   never when the observation was incomplete.
+- Churn limits hold a scale-down (for every policy alike, through `churn_limit`): until
+  the newest replica has run `min_node_lifetime_seconds` (whichever replica the target's
+  controller removes, none is younger), and once `max_scale_downs_per_hour` scale-downs
+  happened in the trailing hour. Scale-up is never held by them: the SLA comes first.
 - The result always lies in [min_replicas, max_replicas] (the bounds win over step limits
   and stabilisation), and never below the replicas pinned by do-not-disrupt pods (those win
   over max_replicas: such replicas are never removed).
@@ -37,6 +41,22 @@ def clip_to_bounds(replicas: int, spec: PoolSpec) -> tuple[int, BindingConstrain
     return replicas, None
 
 
+def churn_limit(
+    target: int, observation: PoolObservation, spec: PoolSpec
+) -> tuple[int, BindingConstraint | None]:
+    """`target`, or the current count when a churn limit holds this scale-down."""
+    current = observation.replicas_total
+    if target >= current:
+        return target, None
+    age = observation.seconds_since_scale_up
+    if age is not None and age < spec.min_node_lifetime_seconds:
+        return current, BindingConstraint.min_node_lifetime
+    limit = spec.max_scale_downs_per_hour
+    if limit is not None and observation.scale_downs_last_hour >= limit:
+        return current, BindingConstraint.max_scale_downs
+    return target, None
+
+
 def apply_safety_rules(
     wanted: int, observation: PoolObservation, spec: PoolSpec, history: Sequence[int]
 ) -> SafetyOutcome:
@@ -63,6 +83,8 @@ def apply_safety_rules(
                 target, binding = min(highest, current), BindingConstraint.stabilization
             if spec.max_step_down is not None and target < current - spec.max_step_down:
                 target, binding = current - spec.max_step_down, BindingConstraint.max_step_down
+            target, churn = churn_limit(target, observation, spec)
+            binding = churn or binding
     bounded, bound_binding = clip_to_bounds(target, spec)
     if bounded != target:
         target, binding = bounded, bound_binding

@@ -65,6 +65,10 @@ class PoolSpec:
     `sla_kind` says what ε bounds: the share of steps short of capacity ("shortfall"), or
     the share of work waiting longer than `max_delay_seconds` in the pool's FIFO queue
     ("queue", one demand indicator: the work arriving per step; decision.queue).
+    `min_node_lifetime_seconds` holds every scale-down until the newest replica has run
+    that long (cloud GPU billing granularity; 0 disables it); `max_scale_downs_per_hour`
+    holds scale-downs once that many happened in the trailing hour (None: no limit). Both
+    read the pool's recent actions from `PoolObservation`.
     """
 
     capacity_per_replica: float | tuple[float, ...]
@@ -84,11 +88,25 @@ class PoolSpec:
     peak_demand: float | tuple[float, ...] | None = None
     sla_kind: SlaKind = SlaKind.shortfall
     max_delay_seconds: float | None = None
+    min_node_lifetime_seconds: float = 0.0
+    max_scale_downs_per_hour: int | None = None
 
     def __post_init__(self) -> None:
         self._check_sla_kind()
         for capacity in self.capacities:
             _positive("capacity_per_replica", capacity)
+        if not (
+            math.isfinite(self.min_node_lifetime_seconds) and self.min_node_lifetime_seconds >= 0
+        ):
+            raise InvalidDecisionInput(
+                "PoolSpec.min_node_lifetime_seconds must be a finite number >= 0 (0 disables "
+                f"it), got {self.min_node_lifetime_seconds!r}"
+            )
+        if self.max_scale_downs_per_hour is not None and self.max_scale_downs_per_hour < 1:
+            raise InvalidDecisionInput(
+                "PoolSpec.max_scale_downs_per_hour must be >= 1 or None (no limit), "
+                f"got {self.max_scale_downs_per_hour!r}"
+            )
         _positive("step_seconds", self.step_seconds)
         if not (0 < self.target_utilization <= 1.0):
             raise InvalidDecisionInput(
@@ -227,6 +245,10 @@ class PoolObservation:
     the engine then never scales down. `pinned_replicas` counts replicas running pods
     marked do-not-disrupt: the pool never shrinks below them. `backlog` is the work queued
     after step t-1 (demand units; the queue SLA plans with it, the shortfall SLA ignores it).
+    marked do-not-disrupt: the pool never shrinks below them. `seconds_since_scale_up` is
+    the age of the pool's newest replica (None: no scale-up on record) and
+    `scale_downs_last_hour` the scale-downs of the trailing hour: what the churn limits
+    of `PoolSpec` read.
     """
 
     replicas_usable: int
@@ -235,6 +257,8 @@ class PoolObservation:
     complete: bool = True
     pinned_replicas: int = 0
     backlog: float = 0.0
+    seconds_since_scale_up: float | None = None
+    scale_downs_last_hour: int = 0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.backlog) and self.backlog >= 0):
@@ -296,6 +320,8 @@ class BindingConstraint(StrEnum):
     max_step_down = "max_step_down"
     stabilization = "stabilization"
     incomplete_observation = "incomplete_observation"
+    min_node_lifetime = "min_node_lifetime"  # the newest replica has not run long enough
+    max_scale_downs = "max_scale_downs"  # the trailing hour's scale-downs used the limit
 
 
 def _json_float(value: float | None) -> float | None:

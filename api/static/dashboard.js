@@ -206,15 +206,59 @@ function fillTable(id, rows) {
   }
 }
 
+async function readinessOf(path) {
+  try {
+    return await api(path);
+  } catch (error) {
+    if (error.status === 409) return { unavailable: error.message };
+    throw error;
+  }
+}
+
+function pair(left, right) {
+  return left + " / " + right;
+}
+
+function showReadiness(readiness) {
+  const verdict = document.getElementById("readiness-verdict");
+  const message = document.getElementById("readiness-message");
+  if (readiness.unavailable) {
+    verdict.textContent = "unknown";
+    verdict.className = "badge";
+    message.textContent = readiness.unavailable;
+    document.getElementById("readiness").replaceChildren();
+    fillTable("readiness-days", []);
+    return;
+  }
+  verdict.textContent = readiness.ready ? "EnforceReady" : readiness.reason;
+  verdict.className = "badge " + (readiness.ready ? "ok" : readiness.sla_held ? "" : "bad");
+  message.textContent = readiness.message;
+  const rec = readiness.recommended;
+  const ran = readiness.actual;
+  document.getElementById("readiness").replaceChildren(
+    stat("observed demand", fmt(readiness.observed_days, 2) + " of " + fmt(readiness.min_days, 2) + " days"),
+    stat("replica-hours: Harmony / ran", pair(replicaHours(rec.replica_hours), replicaHours(ran.replica_hours))),
+    stat("shortfall: Harmony / ran (SLA " + percent(readiness.sla_epsilon) + ")", pair(percent(rec.shortfall_rate), percent(ran.shortfall_rate))),
+    stat("actions a day: Harmony / ran", pair(fmt(rec.actions_per_day, 1), fmt(ran.actions_per_day, 1))),
+  );
+  fillTable("readiness-days", readiness.days.map((day) => [
+    [day.day, "num"], [fmt(day.observed_days * 24, 1) + " h", "num"],
+    [pair(replicaHours(day.recommended.replica_hours), replicaHours(day.actual.replica_hours)), "num"],
+    [pair(percent(day.recommended.shortfall_rate), percent(day.actual.shortfall_rate)), "num"],
+    [pair(fmt(day.recommended.actions_per_day, 1), fmt(day.actual.actions_per_day, 1)), "num"],
+  ]));
+}
+
 async function showPool(key) {
   const base = "/api/v1/pools/" + key.split("/").map(encodeURIComponent).join("/");
-  const [detail, history, forecast, decisions, actions, savings] = await Promise.all([
+  const [detail, history, forecast, decisions, actions, savings, readiness] = await Promise.all([
     api(base),
     api(base + "/history?max_points=720"),
     optional(base + "/forecast"),
     api(base + "/decisions?limit=20"),
     api(base + "/actions?limit=20"),
     api(base + "/savings"),
+    readinessOf(base + "/readiness"),
   ]);
   document.getElementById("pool").hidden = false;
   document.getElementById("pool-title").textContent = key;
@@ -248,6 +292,7 @@ async function showPool(key) {
   const notes = document.getElementById("savings-notes");
   notes.textContent = savings.notes.join("; ");
   notes.hidden = !savings.notes.length;
+  showReadiness(readiness);
   fillTable("decisions", decisions.items.map((d) => [
     [time(d.cycle_at), "num"], [d.policy], [d.replicas_now + " → " + d.replicas_wanted, "num"],
     [percent(d.shortfall_probability), "num"],

@@ -76,6 +76,29 @@ class SimulatedPool:
         self._accounted_until = clock.now()
         self._results: dict[str, ScaleResult] = {}
 
+    @classmethod
+    def from_state(
+        cls,
+        name: str,
+        clock: Clock,
+        provisioning_delay: dt.timedelta,
+        state: ReplicaState,
+        *,
+        capacity_per_replica: float = 1.0,
+    ) -> SimulatedPool:
+        """A pool that continues from `state` (usable now, batches still provisioning)."""
+        pool = cls(
+            name,
+            clock,
+            provisioning_delay,
+            capacity_per_replica=capacity_per_replica,
+            initial_replicas=state.usable,
+        )
+        pool._in_flight = sorted(
+            (entry for entry in state.in_flight if entry.count > 0), key=lambda e: e.ready_at
+        )
+        return pool
+
     # --- Actuator protocol -------------------------------------------------------------
 
     def current(self, pool: str) -> ReplicaState:

@@ -22,6 +22,7 @@ import numpy.typing as npt
 from controller.actuators.simulated import SimulatedPool
 from controller.backtest.metrics import CaseMetrics, account
 from controller.backtest.scenario import Scenario
+from controller.churn import ChurnLedger
 from controller.clock import ManualClock
 from decision.types import InFlight, PoolObservation, SlaKind
 from forecaster.fill import forward_fill
@@ -141,6 +142,7 @@ def replay(
     backlog = np.zeros(count, dtype=np.float64)
     queued = 0.0
     queue_sla = spec.sla_kind is SlaKind.queue
+    churn = ChurnLedger()
     for index in range(count):
         t = scenario.decide_from + index
         if index:
@@ -162,6 +164,8 @@ def replay(
             complete=not bool(np.isnan(recent[-1]).any()),
             pinned_replicas=state.pinned,
             backlog=queued,
+            seconds_since_scale_up=churn.seconds_since_scale_up(now),
+            scale_downs_last_hour=churn.scale_downs_last_hour(now),
         )
         samples: FloatArray | None = None
         if forecasts is not None:
@@ -171,7 +175,8 @@ def replay(
         if samples is not None and single:
             samples = samples[..., 0]
         decision = policy.decide(observation, samples)
-        pool.scale(_POOL, int(decision.replicas), f"{index}")
+        result = pool.scale(_POOL, int(decision.replicas), f"{index}")
+        churn.record(now, result.from_replicas, result.to_replicas)
         after = pool.current(_POOL)
         requested[index] = decision.replicas
         usable[index] = after.usable

@@ -88,6 +88,8 @@ class BacktestConfig:
     redis_url: str | None = None
     sla_kind: SlaKind = SlaKind.shortfall
     max_delay: dt.timedelta | None = None
+    min_node_lifetime: dt.timedelta = dt.timedelta(0)
+    max_scale_downs_per_hour: int | None = None
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.policies if name not in POLICY_NAMES]
@@ -144,12 +146,21 @@ class BacktestConfig:
         require_between(
             "--price", self.price_per_replica_hour, 0, defaults.MAX_PRICE_PER_REPLICA_HOUR
         )
+        lifetime = self.min_node_lifetime
+        if not dt.timedelta(0) <= lifetime <= defaults.MAX_DURATION:
+            raise BadUsage(
+                f"--min-node-lifetime {lifetime.total_seconds():g}s is out of range; give a "
+                f"duration from 0s to {defaults.MAX_DURATION.days}d"
+            )
+        if self.max_scale_downs_per_hour is not None:
+            require_between("--max-scale-downs-per-hour", self.max_scale_downs_per_hour, 1, 3600)
 
     def to_dict(self) -> dict[str, Any]:
         document = dataclasses.asdict(self)
         document["provisioning_delay"] = self.provisioning_delay.total_seconds()
         document["sla_kind"] = self.sla_kind.value
         document["max_delay"] = self.max_delay.total_seconds() if self.max_delay else None
+        document["min_node_lifetime"] = self.min_node_lifetime.total_seconds()
         document["forecaster"] = self.forecaster.to_dict() if self.forecaster else None
         document["model_path"] = str(self.model_path) if self.model_path else None
         document.pop("redis_url")
@@ -246,6 +257,8 @@ def pool_spec(
         sla_epsilon=config.sla,
         sla_kind=config.sla_kind,
         max_delay_seconds=config.max_delay.total_seconds() if config.max_delay else None,
+        min_node_lifetime_seconds=config.min_node_lifetime.total_seconds(),
+        max_scale_downs_per_hour=config.max_scale_downs_per_hour,
     )
 
 

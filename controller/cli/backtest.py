@@ -140,6 +140,21 @@ def backtest(
         typer.Option("--max-replicas", help="Pool ceiling (default: twice the peak's need)."),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the forecast samples.")] = 0,
+    min_node_lifetime: Annotated[
+        str,
+        typer.Option(
+            "--min-node-lifetime",
+            help="No replica is removed before it has run this long (billing granularity); "
+            "0s: no limit.",
+        ),
+    ] = "0s",
+    max_scale_downs_per_hour: Annotated[
+        int | None,
+        typer.Option(
+            "--max-scale-downs-per-hour",
+            help="Scale-downs wait once this many happened in the trailing hour.",
+        ),
+    ] = None,
 ) -> None:
     """Replay TRACE through Harmony and the baseline policies, each on a simulated pool.
 
@@ -173,6 +188,8 @@ def backtest(
         price_per_replica_hour=price,
         max_replicas=max_replicas,
         model_path=model,
+        min_node_lifetime=parse_duration(min_node_lifetime, "--min-node-lifetime", allow_zero=True),
+        max_scale_downs_per_hour=max_scale_downs_per_hour,
     )
     if model is not None and not model.exists():
         raise BadUsage(f"--model {model}: no such file or folder")

@@ -13,8 +13,10 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.actuators.base import ReplicaState
+from controller.churn import ChurnLedger
 from controller.operator.backlog import CONDITION, BacklogReading, FluidBacklog, read_backlog
 from controller.operator.records import QUANTILE_LEVELS, ForecastSummary
+from controller.operator.shadow import ShadowPool
 from controller.operator.spec import PoolConfig
 from decision import Decision, InFlight, Policy, PoolObservation, PoolSpec, make_policy
 from decision.types import SlaKind
@@ -55,6 +57,8 @@ def pool_spec(config: PoolConfig) -> PoolSpec:
         stabilization_steps=config.stabilization_steps,
         sla_kind=SlaKind(config.sla_kind),
         max_delay_seconds=None if config.max_delay is None else config.max_delay.total_seconds(),
+        min_node_lifetime_seconds=config.min_node_lifetime.total_seconds(),
+        max_scale_downs_per_hour=config.max_scale_downs_per_hour,
     )
 
 
@@ -74,6 +78,12 @@ class PoolRuntime:
     states_restored: bool = False
     # Queue SLA: the operator's own estimate of the queued work (controller.operator.backlog).
     fluid: FluidBacklog = field(default_factory=FluidBacklog)
+    # The target's resizes by this operator: what the churn limits read.
+    churn: ChurnLedger = field(default_factory=ChurnLedger)
+    # When the EnforceReady evidence was last assessed (controller.operator.readiness_step).
+    readiness_at: dt.datetime | None = None
+    # In Recommend mode, the pool the recommendations would have made (operator.shadow).
+    shadow: ShadowPool | None = None
 
     @property
     def policies(self) -> tuple[Policy, Policy]:
@@ -110,6 +120,7 @@ class Observed:
     # The backlog indicator's column of the window, when the pool has one.
     backlog_series: FloatArray | None = None
     backlog: BacklogReading | None = None
+    policy_usable: int | None = None
 
     def demand_window(self) -> FloatArray:
         if self.series is None:
@@ -134,6 +145,8 @@ def build_observation(item: Observed, state: ReplicaState) -> PoolObservation:
         complete=item.complete,
         pinned_replicas=state.pinned,
         backlog=0.0 if item.backlog is None else item.backlog.backlog,
+        seconds_since_scale_up=item.runtime.churn.seconds_since_scale_up(item.cycle_at),
+        scale_downs_last_hour=item.runtime.churn.scale_downs_last_hour(item.cycle_at),
     )
 
 
@@ -262,6 +275,8 @@ def decision_fields(item: Observed, outcome: PoolOutcome) -> dict[str, Any]:
             "metrics_complete": bool(item.complete and item.series is not None),
             "recommended_replicas": None if decision is None else decision.recommended_replicas,
             **_backlog_inputs(item),
+            # What the policy saw: the shadow pool in Recommend mode (operator.shadow).
+            "policy_replicas_usable": item.policy_usable,
         },
     }
 

@@ -82,8 +82,9 @@ class OperatorMetrics:
             self.decisions.labels(*labels, outcome.policy).inc()
         if outcome.action is not None:
             self.actions.labels(*labels, "applied" if outcome.action.applied else "kept").inc()
-        for _, (status, reason, _) in outcome.conditions.items():
-            if status == "False":
+        for kind, (status, reason, _) in outcome.conditions.items():
+            # A pool not yet ready for Enforce is no error of the operator.
+            if status == "False" and kind != "EnforceReady":
                 self.errors.labels(*labels, reason).inc()
         if outcome.replicas is not None:
             self.replicas.labels(*labels).set(outcome.replicas)

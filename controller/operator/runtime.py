@@ -208,5 +208,8 @@ def status_update(
 
 
 def event_type(condition_entry: dict[str, Any]) -> str:
+    if condition_entry["type"] == "EnforceReady":
+        # Collecting evidence is the normal course; a missed SLA deserves a look.
+        return "Warning" if condition_entry["reason"] == "SLAMissed" else "Normal"
     good = GOOD.get(condition_entry["type"], "True")
     return "Normal" if condition_entry["status"] == good else "Warning"

@@ -120,6 +120,9 @@ class PoolConfig:
     max_delay: dt.timedelta | None = None
     # The indicator marked `backlog: true`; not in `indicators` (those the model reads).
     backlog_indicator: IndicatorSpec | None = None
+    min_node_lifetime: dt.timedelta = dt.timedelta(0)
+    max_scale_downs_per_hour: int | None = None
+    readiness_min_days: float = 7.0
 
     @property
     def key(self) -> str:
@@ -183,6 +186,13 @@ def _integer(value: object, field_path: str, *, low: int, high: int = 10**9) -> 
     if not low <= value <= high:
         raise InvalidSpec(field_path, f"must be within [{low}, {high}], got {value}")
     return value
+
+
+def _positive_days(value: object) -> float:
+    days = _number(value, "spec.readiness.minDays", low=0.0, high=90.0)
+    if days <= 0:
+        raise InvalidSpec("spec.readiness.minDays", "must be greater than 0 days, e.g. 7")
+    return days
 
 
 def _target(spec: Mapping[str, Any], namespace: str) -> TargetRef:
@@ -352,6 +362,7 @@ def parse_spec(
     down = _mapping(behavior.get("scaleDown"), "spec.behavior.scaleDown")
     max_up = up.get("maxStep")
     max_down = down.get("maxStep")
+    max_down_actions = down.get("maxActionsPerHour")
     fallback = spec.get("fallbackReplicas")
     if fallback is not None:
         fallback = _integer(fallback, "spec.fallbackReplicas", low=0)
@@ -369,6 +380,7 @@ def parse_spec(
             "or HARMONY_PROMETHEUS_URL",
         )
     model = _mapping(spec.get("model"), "spec.model")
+    readiness = _mapping(spec.get("readiness"), "spec.readiness")
     node_selector = _mapping(spec.get("nodeSelector"), "spec.nodeSelector")
     delay_steps = math.ceil(delay / interval - 1e-9)
     horizon = model.get("horizonSteps")
@@ -430,4 +442,15 @@ def parse_spec(
         sla_kind=sla_kind,
         max_delay=max_delay,
         backlog_indicator=backlog_indicator,
+        min_node_lifetime=parse_duration(
+            _get(down, "minNodeLifetime", "0s"), "spec.behavior.scaleDown.minNodeLifetime"
+        ),
+        max_scale_downs_per_hour=(
+            None
+            if max_down_actions is None
+            else _integer(
+                max_down_actions, "spec.behavior.scaleDown.maxActionsPerHour", low=1, high=3600
+            )
+        ),
+        readiness_min_days=_positive_days(_get(readiness, "minDays", 7)),
     )

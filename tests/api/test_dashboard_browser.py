@@ -6,58 +6,13 @@ browser runs in New York time: every time the page shows must still be UTC.
 
 from __future__ import annotations
 
-import contextlib
 import re
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
-from sqlalchemy import Engine
 
-from api.app import create_app
-from controller.clock import ManualClock
-from controller.state.db import make_session_factory
-from tests.api.conftest import READ_TOKEN, api_settings
-from tests.api.seed import NOW
+from tests.api.conftest import READ_TOKEN
 from tests.browser import chromium, run_chromium, screenshot
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextlib.contextmanager
-def serve_api(seeded_engine: Engine) -> Iterator[str]:
-    """The API and dashboard over `seeded_engine` on a free loopback port; its base URL."""
-    app = create_app(
-        api_settings(seeded_engine), make_session_factory(seeded_engine), ManualClock(NOW)
-    )
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise AssertionError("uvicorn did not start within 20 s")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/"
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def served_dashboard(seeded_engine: Engine) -> Iterator[str]:
-    with serve_api(seeded_engine) as url:
-        yield url
 
 
 @pytest.mark.parametrize("migrated_engine", ["postgresql"], indirect=True)

@@ -12,9 +12,8 @@ from sqlalchemy import Engine
 from api.app import create_app
 from controller.clock import ManualClock
 from controller.state.db import make_session_factory
-from tests.api.conftest import READ, READ_TOKEN, api_settings
+from tests.api.conftest import READ, READ_TOKEN, api_settings, serve_api
 from tests.api.seed import NOW, seed_pool
-from tests.api.test_dashboard_browser import serve_api
 from tests.browser import chromium, run_chromium, screenshot
 
 
