@@ -3,24 +3,28 @@
 What a pool runs while it has no model (a new pool, or one whose model failed): no
 forecaster, ε the only knob. At decision step t (demand known up to t-1) it asks for
 
-    ceil(M_t * (1 + f*))    M_t = the largest demand of the last 30 minutes, in replicas
+    ceil(M_t + f* * R_t)    M_t = the largest demand of the last 30 minutes,
+                            R_t = the largest demand seen so far (both in replicas)
 
-Each level a of the calibration grid (decision.calibration) labels a buffer
-f(a) = GROWTH_SCALE * ln(0.5 / a): the prior reads it as "demand outgrows the window
-maximum by more than f with probability a" (an exponential tail), and the posterior
+so the buffer is a number of replicas, and R only makes its grid scale-free (an additive
+buffer needed the least capacity for the SLA across the headline traces:
+docs/decisions/0008). Each level a of the calibration grid (decision.calibration) labels
+a buffer f(a) = BUFFER_SCALE * ln(0.5 / a), which the prior reads as "demand outgrows the
+30-minute peak by more than f R with probability a" (an exponential tail); the posterior
 learns from every realised step how often the capacity the pool would have had with that
 buffer was exceeded. That capacity follows the pool's rules: the request at origin o is
 the highest of the stabilisation window's, what it adds is usable d steps later, what it
 removes goes at once, so the usable count at s is the smallest request of s-d..s; the
-window maximum must therefore cover demand d steps ahead, and the buffer learns exactly
-that growth. The policy plans at the level a* whose credible exceedance rate is the
-shortfall budget's target (decision.budget), as Harmony does, and f* = f(a*).
+buffer thus learns how far demand outgrows the peak before new replicas arrive. The
+policy plans at the level a* whose credible exceedance rate is ε, and f* = f(a*). Unlike
+Harmony it does not spend the SLA budget it leaves unused (decision.budget): on the
+headline traces that feedback pushed two cases past 1.25 ε, and a safety net has to
+meet the SLA (docs/decisions/0008).
 
 The outcomes depend only on the demand, never on the decisions taken, so the posterior
 also learns from history: at its first decision the policy replays the demand its
 observation holds (a backtest's 8 days, the operator's context window), and it can learn
-while another policy decides (`observe` needs no `decide`). Why this design:
-docs/decisions/0007.
+while another policy decides (`observe` needs no `decide`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,6 @@ from typing import Any
 import numpy as np
 
 from decision.baselines import build_decision
-from decision.budget import ShortfallBudget
 from decision.buffers import WINDOW_SECONDS
 from decision.calibration import CalibrationPosterior, forgetting_for
 from decision.errors import InvalidDecisionInput, require_own_state
@@ -40,24 +43,23 @@ from decision.harmony import realised_in_replicas
 from decision.safety import apply_safety_rules
 from decision.types import BindingConstraint, Decision, FloatArray, PoolObservation, PoolSpec
 
-# The prior's tail scale: the buffer at level 0.01 is +98% of the window maximum, the grid's
-# largest (level 1e-8) +443%. The posterior moves the plan along the grid; this only says
-# where it starts and how far it can go.
-GROWTH_SCALE = 0.25
+# The prior's tail scale: the buffer at level 0.01 is 39% of the peak seen, the grid's
+# largest (level 1e-8) 177%. The posterior moves the plan along the grid; this only says
+# where it starts and how far it can go (the headline traces needed 3-58% at 1%).
+BUFFER_SCALE = 0.1
 TOP_LEVEL = 0.5
 
 
 def buffer_for(level: float | FloatArray) -> FloatArray:
-    """The relative buffer f(a) = GROWTH_SCALE * ln(0.5 / a) a calibration level labels."""
-    return np.asarray(GROWTH_SCALE * np.log(TOP_LEVEL / np.asarray(level)), dtype=np.float64)
+    """The buffer f(a) = BUFFER_SCALE * ln(0.5 / a), in peaks seen, a level labels."""
+    return np.asarray(BUFFER_SCALE * np.log(TOP_LEVEL / np.asarray(level)), dtype=np.float64)
 
 
 def window_maxima(demand: FloatArray, window: int) -> FloatArray:
-    """`[n - window + 1]`: per origin o (from `window` on), the largest finite value of the
-    `window` values before it; NaN where all of them are missing."""
-    if len(demand) < window:
-        return np.empty(0)
-    filled = np.where(np.isfinite(demand), demand, -np.inf)
+    """`[n + 1]`: per origin o = 0..n, the largest finite value of the (up to) `window`
+    values before it; NaN where there is none."""
+    padded = np.concatenate([np.full(window, np.nan), demand])
+    filled = np.where(np.isfinite(padded), padded, -np.inf)
     views = np.lib.stride_tricks.sliding_window_view(filled, window)
     maxima = views.max(axis=1)
     return np.where(np.isfinite(maxima), maxima, np.nan)
@@ -89,21 +91,21 @@ class FallbackPolicy:
     knob_name = "sla_epsilon"
 
     def __init__(self, spec: PoolSpec, knob: float) -> None:
-        if not (math.isfinite(knob) and 0 < knob < 0.5):
+        if not (math.isfinite(knob) and 0 < knob <= 0.5):
             raise InvalidDecisionInput(
-                f"harmony-fallback policy: sla_epsilon must be in (0, 0.5), got {knob!r}"
+                f"harmony-fallback policy: sla_epsilon must be in (0, 0.5], got {knob!r}"
             )
         self.spec = replace(spec, sla_epsilon=knob)
         self.knob = knob
         self.window_steps = max(1, math.ceil(WINDOW_SECONDS / spec.step_seconds - 1e-9))
         self.calibration = CalibrationPosterior(forgetting=forgetting_for(knob))
-        self.budget = ShortfallBudget(knob)
         self._buffers = buffer_for(self.calibration.level_array)
         # Demand in replicas before the step to be observed: what its counterfactual
         # capacities are made from.
         self._tail: list[float] = []
+        # The largest demand before the tail (NaN: none seen).
+        self._peak_before = math.nan
         self._history: list[int] = []
-        self._usable_now: int | None = None
 
     @property
     def tail_length(self) -> int:
@@ -114,31 +116,30 @@ class FallbackPolicy:
     def decide(self, observation: PoolObservation, demand_samples: FloatArray | None) -> Decision:
         spec = self.spec
         observation.last_demand_for(spec, self.name)  # the column count, checked
-        recent = self._in_replicas(observation.recent_demand)
         if self.calibration.updates == 0:
-            self._learn_from(recent)
-        self._tail = self._merged_tail(recent)
-        latest = recent[-self.window_steps :]
-        latest = latest[np.isfinite(latest)]
-        peak = float(latest.max()) if latest.size else math.nan
+            history = self._in_replicas(observation.recent_demand)
+            self._learn_from(history)
+            self._keep_tail([*self._tail, *(float(v) for v in history)])
+        self._merge_tail(self._in_replicas(observation.recent_demand[-self.tail_length :]))
+        tail = np.asarray(self._tail, dtype=np.float64)
+        peak = float(window_maxima(tail, self.window_steps)[-1])
+        seen = float(np.fmax.reduce(tail, initial=self._peak_before))
         current = observation.replicas_total
-        target = self.budget.target()
-        level = self.calibration.effective_epsilon(target)
+        level = self.calibration.effective_epsilon(self.knob)
         buffer = float(buffer_for(level))
         if not math.isfinite(peak):
             wanted, why = current, "no demand observed in the last 30 minutes; holding"
         else:
-            wanted = max(math.ceil(peak * (1.0 + buffer) * (1.0 - 1e-9)), 0)
+            wanted = max(math.ceil((peak + buffer * seen) * (1.0 - 1e-9)), 0)
             minutes = self.window_steps * spec.step_seconds / 60
             why = (
                 f"no forecast yet: the last {minutes:.0f} minutes' peak needs "
-                f"{peak:.1f} replicas, plus a {buffer:.0%} buffer learned online for "
-                f"ε={target:.2%} ({self.calibration.updates} steps seen)"
+                f"{peak:.1f} replicas, plus {buffer * seen:.1f} spare learned online for "
+                f"ε={self.knob:.2%} ({self.calibration.updates} steps seen)"
             )
         safety = apply_safety_rules(wanted, observation, spec, self._history)
         self._remember(safety.recommendation)
         replicas = safety.replicas
-        self._usable_now = min(observation.replicas_usable, replicas)
         binding = safety.binding or (
             BindingConstraint.policy if wanted != current else BindingConstraint.hold
         )
@@ -149,8 +150,7 @@ class FallbackPolicy:
                 "effective_epsilon": level,
                 "buffer_fraction": buffer,
                 "calibration_updates": float(self.calibration.updates),
-                "calibration_at_limit": float(self.calibration.at_limit(target)),
-                "budget_factor": target / self.knob,
+                "calibration_at_limit": float(self.calibration.at_limit(self.knob)),
             },
         )  # fmt: skip
 
@@ -159,22 +159,27 @@ class FallbackPolicy:
         seen): whether each level's capacity would have covered it."""
         realised = realised_in_replicas(realised_demand, self.spec)
         if realised is not None:
-            capacity = self._capacities(np.asarray(self._tail, dtype=np.float64))
+            capacity = self._capacities(np.asarray(self._tail, dtype=np.float64), self._peak_before)
             if capacity is not None:
                 self.calibration.update(realised > capacity[-1] * (1.0 + 1e-9))
-            if self._usable_now is not None:
-                self.budget.update(realised > self._usable_now * (1.0 + 1e-9))
-        self._usable_now = None
-        self._tail = [*self._tail, math.nan if realised is None else realised]
-        self._tail = self._tail[-self.tail_length :]
+        self._keep_tail([*self._tail, math.nan if realised is None else realised])
 
-    def _capacities(self, demand: FloatArray) -> FloatArray | None:
+    def _keep_tail(self, values: list[float]) -> None:
+        """The last `tail_length` of `values` as the tail; the rest goes into the peak."""
+        cut = max(0, len(values) - self.tail_length)
+        self._peak_before = float(np.fmax.reduce(values[:cut], initial=self._peak_before))
+        self._tail = values[cut:]
+
+    def _capacities(self, demand: FloatArray, peak_before: float) -> FloatArray | None:
         """`[m, J]` usable replicas per level at the steps after `demand` (the last row:
-        the step right after it); None when a window maximum they need is missing."""
+        the step right after it), `peak_before` the largest demand before it; None when a
+        window maximum they need is missing."""
         spec = self.spec
-        maxima = window_maxima(demand, self.window_steps)
-        # Wishes of origins window .. len(demand): each sees the window before it.
-        wishes = np.ceil(np.outer(maxima, 1.0 + self._buffers) * (1.0 - 1e-9))
+        peaks = window_maxima(demand, self.window_steps)
+        # Wishes of origins 0 .. len(demand): each sees the demand before it.
+        seen = np.fmax.accumulate(np.concatenate([[peak_before], demand]))
+        wishes = peaks[:, None] + np.outer(seen, self._buffers)
+        wishes = np.ceil(wishes * (1.0 - 1e-9))
         wishes = np.clip(wishes, spec.min_replicas, spec.max_replicas)
         usable = usable_counts(wishes, spec.provisioning_delay_steps, spec.stabilization_steps)
         if usable.shape[0] == 0 or not np.all(np.isfinite(usable[-1])):
@@ -182,8 +187,8 @@ class FallbackPolicy:
         return usable
 
     def _learn_from(self, demand: FloatArray) -> None:
-        """Replay the demand history through the calibration (outcomes only: no budget)."""
-        capacity = self._capacities(demand[:-1])
+        """Replay the demand history through the calibration."""
+        capacity = self._capacities(demand[:-1], math.nan)
         if capacity is None:
             return
         first = len(demand) - capacity.shape[0]
@@ -202,13 +207,12 @@ class FallbackPolicy:
         result[bad] = np.nan
         return np.asarray(result, dtype=np.float64)
 
-    def _merged_tail(self, recent: FloatArray) -> list[float]:
-        """The observation's demand when it is long enough; else the values this policy
-        kept itself (`observe` appends each step's)."""
-        length = self.tail_length
-        if len(recent) >= length or not self._tail:
-            return [float(v) for v in recent[-length:]]
-        return self._tail
+    def _merge_tail(self, recent: FloatArray) -> None:
+        """Take the observation's demand, after the older values this policy kept itself
+        (`observe` appended each step's, so the kept tail ends where the observation
+        does)."""
+        older = self._tail[: max(0, len(self._tail) - len(recent))]
+        self._keep_tail([*older, *(float(v) for v in recent)])
 
     def _remember(self, recommendation: int) -> None:
         self._history.append(recommendation)
@@ -219,25 +223,23 @@ class FallbackPolicy:
         return {
             "policy": self.name,
             "tail": [None if math.isnan(v) else v for v in self._tail],
+            "peak_before": None if math.isnan(self._peak_before) else self._peak_before,
             "history": list(self._history),
             "calibration": self.calibration.to_dict(),
-            "budget": self.budget.to_dict(),
-            "usable_now": self._usable_now,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
         require_own_state(state, self.name)
         try:
             self._tail = [math.nan if v is None else float(v) for v in state["tail"]]
+            peak_before = state["peak_before"]
+            self._peak_before = math.nan if peak_before is None else float(peak_before)
             self._history = [int(v) for v in state["history"]]
-            # The memory and the budget follow this policy's ε, which may have changed.
+            # The memory follows this policy's ε, which may have changed since the save.
             self.calibration = replace(
                 CalibrationPosterior.from_dict(state["calibration"]),
                 forgetting=forgetting_for(self.knob),
             )
-            self.budget = replace(ShortfallBudget.from_dict(state["budget"]), sla_epsilon=self.knob)
-            usable_now = state.get("usable_now")
-            self._usable_now = None if usable_now is None else int(usable_now)
         except (KeyError, TypeError, AttributeError, ValueError) as error:
             if isinstance(error, InvalidDecisionInput):
                 raise
