@@ -133,6 +133,7 @@ def summary(cases: list[CaseFigures]) -> str:
         f"shortfall_median={median(shortfalls):.4f} shortfall_worst={max(shortfalls):.4f} "
         f"cold_shortfall_worst={max(case.shortfall['cold'] for case in cases):.4f} "
         f"rh_vs_oracle_median={ratio('fallback', 'oracle'):.3f} "
+        f"cold_rh_vs_oracle_median={ratio('cold', 'oracle'):.3f} "
         f"rh_vs_reactive_median={ratio('fallback', 'reactive'):.3f} "
         f"rh_vs_self_tuning_median={ratio('fallback', 'self_tuning'):.3f}"
     )

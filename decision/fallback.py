@@ -3,23 +3,22 @@
 What a pool runs while it has no model (a new pool, or one whose model failed): no
 forecaster, ε the only knob. At decision step t (demand known up to t-1) it asks for
 
-    ceil(M_t + f* * R_t)    M_t = the largest demand of the last 30 minutes,
-                            R_t = the largest demand seen so far (both in replicas)
+    ceil(M_t + b*)    M_t = the largest demand of the last 30 minutes (in replicas)
 
-so the buffer is a number of replicas, and R only makes its grid scale-free (an additive
+plus bounds and the safety rules. The buffer b* is a number of replicas (an additive
 buffer needed the least capacity for the SLA across the headline traces:
 docs/decisions/0008). Each level a of the calibration grid (decision.calibration) labels
-a buffer f(a) = BUFFER_SCALE * ln(0.5 / a), which the prior reads as "demand outgrows the
-30-minute peak by more than f R with probability a" (an exponential tail); the posterior
-learns from every realised step how often the capacity the pool would have had with that
-buffer was exceeded. That capacity follows the pool's rules: the request at origin o is
-the highest of the stabilisation window's, what it adds is usable d steps later, what it
-removes goes at once, so the usable count at s is the smallest request of s-d..s; the
-buffer thus learns how far demand outgrows the peak before new replicas arrive. The
-policy plans at the level a* whose credible exceedance rate is ε, and f* = f(a*). Unlike
-Harmony it does not spend the SLA budget it leaves unused (decision.budget): on the
-headline traces that feedback pushed two cases past 1.25 ε, and a safety net has to
-meet the SLA (docs/decisions/0008).
+a buffer: none at the top level (0.5), then from a tenth of a replica up to
+`max_replicas` at the lowest, geometrically, so the grid spans every buffer the pool can
+hold at any scale. The posterior learns from every realised step how often the capacity
+the pool would have had with each buffer was exceeded. That capacity follows the pool's
+rules: the request at origin o is the highest of the stabilisation window's, what it
+adds is usable d steps later, what it removes goes at once, so the usable count at s is
+the smallest request of s-d..s; the buffer thus learns how far demand outgrows the peak
+before new replicas arrive. The policy plans at the level a* whose credible exceedance
+rate is ε (interpolating the buffer between grid levels). Unlike Harmony it does not
+spend the SLA budget it leaves unused (decision.budget): on the headline traces that
+feedback pushed two cases past 1.25 ε, and a safety net has to meet the SLA.
 
 The outcomes depend only on the demand, never on the decisions taken, so the posterior
 also learns from history: at its first decision the policy replays the demand its
@@ -43,16 +42,17 @@ from decision.harmony import realised_in_replicas
 from decision.safety import apply_safety_rules
 from decision.types import BindingConstraint, Decision, FloatArray, PoolObservation, PoolSpec
 
-# The prior's tail scale: the buffer at level 0.01 is 39% of the peak seen, the grid's
-# largest (level 1e-8) 177%. The posterior moves the plan along the grid; this only says
-# where it starts and how far it can go (the headline traces needed 3-58% at 1%).
-BUFFER_SCALE = 0.1
-TOP_LEVEL = 0.5
+# The smallest buffer above none: below a tenth of a replica, whole replicas decide.
+SMALLEST_BUFFER = 0.1
 
 
-def buffer_for(level: float | FloatArray) -> FloatArray:
-    """The buffer f(a) = BUFFER_SCALE * ln(0.5 / a), in peaks seen, a level labels."""
-    return np.asarray(BUFFER_SCALE * np.log(TOP_LEVEL / np.asarray(level)), dtype=np.float64)
+def buffer_grid(levels: FloatArray, max_replicas: int) -> FloatArray:
+    """The buffer, in replicas, each calibration level labels: none at the top level, then
+    geometrically from `SMALLEST_BUFFER` up to `max_replicas` at the lowest."""
+    spaced = np.geomspace(
+        max(float(max_replicas), 2 * SMALLEST_BUFFER), SMALLEST_BUFFER, len(levels) - 1
+    )
+    return np.asarray([*spaced, 0.0], dtype=np.float64)
 
 
 def window_maxima(demand: FloatArray, window: int) -> FloatArray:
@@ -99,12 +99,10 @@ class FallbackPolicy:
         self.knob = knob
         self.window_steps = max(1, math.ceil(WINDOW_SECONDS / spec.step_seconds - 1e-9))
         self.calibration = CalibrationPosterior(forgetting=forgetting_for(knob))
-        self._buffers = buffer_for(self.calibration.level_array)
+        self._buffers = buffer_grid(self.calibration.level_array, spec.max_replicas)
         # Demand in replicas before the step to be observed: what its counterfactual
         # capacities are made from.
         self._tail: list[float] = []
-        # The largest demand before the tail (NaN: none seen).
-        self._peak_before = math.nan
         self._history: list[int] = []
 
     @property
@@ -123,18 +121,18 @@ class FallbackPolicy:
         self._merge_tail(self._in_replicas(observation.recent_demand[-self.tail_length :]))
         tail = np.asarray(self._tail, dtype=np.float64)
         peak = float(window_maxima(tail, self.window_steps)[-1])
-        seen = float(np.fmax.reduce(tail, initial=self._peak_before))
         current = observation.replicas_total
         level = self.calibration.effective_epsilon(self.knob)
-        buffer = float(buffer_for(level))
+        levels = self.calibration.level_array
+        buffer = float(np.interp(math.log(level), np.log(levels), self._buffers))
         if not math.isfinite(peak):
             wanted, why = current, "no demand observed in the last 30 minutes; holding"
         else:
-            wanted = max(math.ceil((peak + buffer * seen) * (1.0 - 1e-9)), 0)
+            wanted = max(math.ceil((peak + buffer) * (1.0 - 1e-9)), 0)
             minutes = self.window_steps * spec.step_seconds / 60
             why = (
                 f"no forecast yet: the last {minutes:.0f} minutes' peak needs "
-                f"{peak:.1f} replicas, plus {buffer * seen:.1f} spare learned online for "
+                f"{peak:.1f} replicas, plus {buffer:.1f} spare learned online for "
                 f"ε={self.knob:.2%} ({self.calibration.updates} steps seen)"
             )
         safety = apply_safety_rules(wanted, observation, spec, self._history)
@@ -148,7 +146,7 @@ class FallbackPolicy:
             "" if safety.binding else why, stabilized=safety.stabilized,
             details={
                 "effective_epsilon": level,
-                "buffer_fraction": buffer,
+                "buffer_replicas": buffer,
                 "calibration_updates": float(self.calibration.updates),
                 "calibration_at_limit": float(self.calibration.at_limit(self.knob)),
             },
@@ -159,26 +157,22 @@ class FallbackPolicy:
         seen): whether each level's capacity would have covered it."""
         realised = realised_in_replicas(realised_demand, self.spec)
         if realised is not None:
-            capacity = self._capacities(np.asarray(self._tail, dtype=np.float64), self._peak_before)
+            capacity = self._capacities(np.asarray(self._tail, dtype=np.float64))
             if capacity is not None:
                 self.calibration.update(realised > capacity[-1] * (1.0 + 1e-9))
         self._keep_tail([*self._tail, math.nan if realised is None else realised])
 
     def _keep_tail(self, values: list[float]) -> None:
-        """The last `tail_length` of `values` as the tail; the rest goes into the peak."""
-        cut = max(0, len(values) - self.tail_length)
-        self._peak_before = float(np.fmax.reduce(values[:cut], initial=self._peak_before))
-        self._tail = values[cut:]
+        """The last `tail_length` of `values` as the tail."""
+        self._tail = values[-self.tail_length :]
 
-    def _capacities(self, demand: FloatArray, peak_before: float) -> FloatArray | None:
+    def _capacities(self, demand: FloatArray) -> FloatArray | None:
         """`[m, J]` usable replicas per level at the steps after `demand` (the last row:
-        the step right after it), `peak_before` the largest demand before it; None when a
-        window maximum they need is missing."""
+        the step right after it); None when a window maximum they need is missing."""
         spec = self.spec
         peaks = window_maxima(demand, self.window_steps)
         # Wishes of origins 0 .. len(demand): each sees the demand before it.
-        seen = np.fmax.accumulate(np.concatenate([[peak_before], demand]))
-        wishes = peaks[:, None] + np.outer(seen, self._buffers)
+        wishes = peaks[:, None] + self._buffers[None, :]
         wishes = np.ceil(wishes * (1.0 - 1e-9))
         wishes = np.clip(wishes, spec.min_replicas, spec.max_replicas)
         usable = usable_counts(wishes, spec.provisioning_delay_steps, spec.stabilization_steps)
@@ -188,7 +182,7 @@ class FallbackPolicy:
 
     def _learn_from(self, demand: FloatArray) -> None:
         """Replay the demand history through the calibration."""
-        capacity = self._capacities(demand[:-1], math.nan)
+        capacity = self._capacities(demand[:-1])
         if capacity is None:
             return
         first = len(demand) - capacity.shape[0]
@@ -223,7 +217,6 @@ class FallbackPolicy:
         return {
             "policy": self.name,
             "tail": [None if math.isnan(v) else v for v in self._tail],
-            "peak_before": None if math.isnan(self._peak_before) else self._peak_before,
             "history": list(self._history),
             "calibration": self.calibration.to_dict(),
         }
@@ -232,8 +225,6 @@ class FallbackPolicy:
         require_own_state(state, self.name)
         try:
             self._tail = [math.nan if v is None else float(v) for v in state["tail"]]
-            peak_before = state["peak_before"]
-            self._peak_before = math.nan if peak_before is None else float(peak_before)
             self._history = [int(v) for v in state["history"]]
             # The memory follows this policy's ε, which may have changed since the save.
             self.calibration = replace(
@@ -246,4 +237,4 @@ class FallbackPolicy:
             raise InvalidDecisionInput(
                 f"harmony-fallback policy state: field missing or malformed ({error})"
             ) from error
-        self._buffers = buffer_for(self.calibration.level_array)
+        self._buffers = buffer_grid(self.calibration.level_array, self.spec.max_replicas)

@@ -76,7 +76,7 @@ def test_the_buffer_grows_with_the_noise_it_sees() -> None:
             policy, diurnal(1500, noise, 3), None, 1500, start_replicas=60, history=HISTORY
         )
         observation = PoolObservation(60, recent_demand=diurnal(HISTORY, noise, 4))
-        return policy.decide(observation, None).details["buffer_fraction"]
+        return policy.decide(observation, None).details["buffer_replicas"]
 
     assert buffer_after(0.3) > 1.5 * buffer_after(0.05)
 
