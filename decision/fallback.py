@@ -219,6 +219,7 @@ class FallbackPolicy:
             "tail": [None if math.isnan(v) else v for v in self._tail],
             "history": list(self._history),
             "calibration": self.calibration.to_dict(),
+            "grid_max_replicas": self.spec.max_replicas,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -227,14 +228,17 @@ class FallbackPolicy:
             self._tail = [math.nan if v is None else float(v) for v in state["tail"]]
             self._history = [int(v) for v in state["history"]]
             # The memory follows this policy's ε, which may have changed since the save.
-            self.calibration = replace(
+            calibration = replace(
                 CalibrationPosterior.from_dict(state["calibration"]),
                 forgetting=forgetting_for(self.knob),
             )
+            # Outcomes learned on another grid of buffers (maxReplicas changed) mean
+            # nothing on this one: the posterior starts afresh, from the next history.
+            if int(state["grid_max_replicas"]) == self.spec.max_replicas:
+                self.calibration = calibration
         except (KeyError, TypeError, AttributeError, ValueError) as error:
             if isinstance(error, InvalidDecisionInput):
                 raise
             raise InvalidDecisionInput(
                 f"harmony-fallback policy state: field missing or malformed ({error})"
             ) from error
-        self._buffers = buffer_grid(self.calibration.level_array, self.spec.max_replicas)

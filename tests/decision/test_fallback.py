@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -101,6 +102,17 @@ def test_it_learns_from_demand_alone_and_resumes_from_its_state() -> None:
     restored.load_state(state)
     observation = PoolObservation(60, recent_demand=diurnal(20, 0.1, 7))
     assert restored.decide(observation, None) == policy.decide(observation, None)
+
+
+def test_a_new_max_replicas_restarts_the_posterior() -> None:
+    policy = fallback()
+    policy.decide(PoolObservation(60, recent_demand=diurnal(HISTORY, 0.1, 8)), None)
+    wider = make_policy("harmony-fallback", replace(SPEC, max_replicas=800), 0.01)
+    wider.load_state(json.loads(json.dumps(policy.state())))
+    assert wider.state()["calibration"]["updates"] == 0
+    same = fallback()
+    same.load_state(json.loads(json.dumps(policy.state())))
+    assert same.state()["calibration"]["updates"] == policy.state()["calibration"]["updates"]
 
 
 def test_no_demand_observed_holds_the_pool() -> None:
