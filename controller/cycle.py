@@ -8,7 +8,8 @@ forecast in one `sample` call.
 
 Safety, in this order: no metrics → hold (never scale down), and after
 `fallbackAfterFailedCycles` such cycles go to `fallbackReplicas` if set; no model → the
-reactive baseline; the state store cannot record the intent → no action; not the leader
+SLA-aware fallback (decision.fallback), which learns every cycle so that it takes over
+warm when a model fails; the state store cannot record the intent → no action; not the leader
 → no action.
 """
 
@@ -226,6 +227,12 @@ def _observe(runtime: PoolRuntime, deps: CycleDeps, cycle_at: dt.datetime) -> Ob
     return item
 
 
+FALLBACK_NOTE = (
+    "the SLA-aware fallback decides (the last 30 minutes' peak plus a buffer calibrated "
+    "online to the SLA)"
+)
+
+
 def _decide(item: Observed, forecast: Any, deps: CycleDeps) -> PoolOutcome:
     runtime, config = item.runtime, item.runtime.config
     outcome = PoolOutcome(key=config.key, cycle_at=item.cycle_at, queue_sla=config.queue_sla)
@@ -272,18 +279,21 @@ def _decide(item: Observed, forecast: Any, deps: CycleDeps) -> PoolOutcome:
     item.policy_usable = seen.usable
     observation = build_observation(item, seen)
     demand_samples = None if forecast is None else forecast.demand_samples
-    policy = runtime.harmony if demand_samples is not None else runtime.reactive
+    policy = runtime.harmony if demand_samples is not None else runtime.fallback
     if demand_samples is not None:
         outcome.conditions["ModelReady"] = condition(
             True, "ModelLoaded", f"model version {forecast.model_version_id} forecasts the pool"
         )
     else:
-        outcome.conditions["ModelReady"] = condition(
-            False, "NoModel", runtime.model_note or "no trained model yet: reactive baseline"
-        )
+        why = runtime.model_note or "no trained model yet"
+        outcome.conditions["ModelReady"] = condition(False, "NoModel", f"{why}; {FALLBACK_NOTE}")
     last = observation.last_demand
-    if policy.name in runtime.decided_once:
-        policy.observe(last if np.isfinite(last).all() else float("nan"))
+    realised = last if np.isfinite(last).all() else float("nan")
+    if policy is not runtime.fallback and policy.name in runtime.decided_once:
+        policy.observe(realised)
+    # The fallback's outcomes need no decision of its own: it learns every cycle, so that it
+    # takes over warm when a model fails.
+    runtime.fallback.observe(realised)
     decision = policy.decide(observation, demand_samples)
     runtime.decided_once.add(policy.name)
     if runtime.shadow is not None:

@@ -216,6 +216,15 @@ KNOBS: dict[str, KnobInfo] = {
         "sla_epsilon",
         **_EPSILON,
     ),
+    "harmony-fallback": KnobInfo(
+        "sla_epsilon",
+        0.01,
+        (0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
+        "ε of Harmony's fallback while a pool has no model (30-minute peak plus a buffer "
+        "calibrated online)",
+        "sla_epsilon",
+        **_EPSILON,
+    ),
     "oracle": KnobInfo(
         "target_utilization",
         1.0,
@@ -245,7 +254,7 @@ BASELINE_NAMES: tuple[str, ...] = (
     "keda-queue",
 )
 #: Parts of Harmony reported apart, never counted as a baseline.
-ABLATION_NAMES: tuple[str, ...] = ("headroom", "harmony-gaussian")
+ABLATION_NAMES: tuple[str, ...] = ("headroom", "harmony-gaussian", "harmony-fallback")
 
 
 def default_sweep(name: str) -> tuple[float, ...]:
@@ -280,6 +289,7 @@ def _builder(name: str) -> Any:
         SelfTuningBufferPolicy,
         WindowBufferPolicy,
     )
+    from decision.fallback import FallbackPolicy
     from decision.harmony import HarmonyGaussianPolicy, HarmonyPolicy
     from decision.hpa import HpaPolicy, long_window_hpa
     from decision.keda import KedaQueuePolicy
@@ -302,6 +312,7 @@ def _builder(name: str) -> Any:
         "aws-predictive": AwsPredictivePolicy,
         "headroom": HeadroomPolicy,
         "harmony-gaussian": HarmonyGaussianPolicy,
+        "harmony-fallback": FallbackPolicy,
         "oracle": OraclePolicy,
     }
     knob_info(name)

@@ -31,7 +31,7 @@ MET_FACTOR = 1.25
 TRAIN_SHARE = 0.5
 TUNE_SHARE = 0.25
 POOL_QUANTILE = 99.9
-UNTUNED = ("harmony", "harmony-gaussian")
+UNTUNED = ("harmony", "harmony-gaussian", "harmony-fallback")
 ORACLE = "oracle"
 
 

@@ -69,7 +69,8 @@ class PoolRuntime:
     config: PoolConfig
     raw_spec: dict[str, Any]
     harmony: Policy
-    reactive: Policy
+    # What decides while the pool has no usable model (decision.fallback).
+    fallback: Policy
     failed_cycles: int = 0
     decided_once: set[str] = field(default_factory=set)
     model_note: str = ""
@@ -88,7 +89,7 @@ class PoolRuntime:
     @property
     def policies(self) -> tuple[Policy, Policy]:
         """Every policy of the pool that keeps state between cycles."""
-        return (self.harmony, self.reactive)
+        return (self.harmony, self.fallback)
 
     @classmethod
     def create(cls, config: PoolConfig, raw_spec: dict[str, Any]) -> PoolRuntime:
@@ -97,7 +98,7 @@ class PoolRuntime:
             config=config,
             raw_spec=dict(raw_spec),
             harmony=make_policy("harmony", spec, config.max_shortfall_probability),
-            reactive=make_policy("reactive", spec),
+            fallback=make_policy("harmony-fallback", spec, config.max_shortfall_probability),
         )
 
 
@@ -203,7 +204,7 @@ def forecast_batch(
         ):
             runtime.model_note = (
                 f"model version {version_id} needs {model.context_length} steps of "
-                f"{len(runtime.config.indicators)} indicators; reactive baseline meanwhile"
+                f"{len(runtime.config.indicators)} indicators"
             )
             continue
         if model.horizon < needed:

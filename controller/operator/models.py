@@ -5,7 +5,7 @@ Training runs in a background thread of the operator, or as the Celery task
 `harmony.operator.train_pool_model` when `HARMONY_REDIS_URL` is set (the worker
 Deployment then does the work, reading the pool's spec from the state store); either way
 the result lands in the state store, and the operator picks it up at its next refresh.
-Until a model exists the cycle uses the reactive baseline and says so (`ModelReady=False`).
+Until a model exists the cycle uses the SLA-aware fallback and says so (`ModelReady=False`).
 """
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ class StoreForecasterProvider:
             try:
                 self._load_latest(pool.config)
             except SQLAlchemyError as error:
-                # The cycle goes on with the model it has (or the reactive baseline); the
+                # The cycle goes on with the model it has (or the SLA-aware fallback); the
                 # store's outage is the record step's to report, not a reason to fail here.
                 log.warning("%s: latest model not looked up, retrying next cycle: %s", key, error)
                 with self._lock:

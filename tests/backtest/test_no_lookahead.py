@@ -42,7 +42,9 @@ def with_changed_future(scenario: Scenario) -> Scenario:
     return dataclasses.replace(scenario, demand=demand, samples=samples)
 
 
-@pytest.mark.parametrize("policy", ["harmony", "static", "hpa", "reactive", "headroom"])
+@pytest.mark.parametrize(
+    "policy", ["harmony", "static", "hpa", "reactive", "headroom", "harmony-fallback"]
+)
 def test_past_decisions_ignore_the_future(policy: str) -> None:
     scenario = synthetic_scenario()
     changed = with_changed_future(scenario)

@@ -64,8 +64,9 @@ def assert_numbers(found: dict[str, str], keys: tuple[str, ...]) -> None:
             ("days", "samples", "steps", "forecast_s", "harmony_total_s", "all_policies_total_s"),
         ),
         ("speed_operator", [], "operator", ("pools", "cycle_s", "rss_mib")),
+        ("fallback", [], "fallback", ("shortfall_worst", "rh_vs_oracle_median")),
     ],
-    ids=["fisher", "multistep", "backtest-speed", "speed_operator"],
+    ids=["fisher", "multistep", "backtest-speed", "speed_operator", "fallback"],
 )
 def test_smoke_run_on_real_traces(
     module: str,

@@ -126,11 +126,28 @@ def test_recommend_mode_never_scales(engine: Engine) -> None:
     assert harness.count(DecisionRecord) == PERIOD * 2
 
 
-def test_without_a_model_the_reactive_baseline_decides(engine: Engine) -> None:
+def test_without_a_model_the_sla_aware_fallback_decides(engine: Engine) -> None:
     harness = Harness(engine, model=None)
     outcome = harness.step()
-    assert outcome.policy == "reactive"
-    assert outcome.conditions["ModelReady"][:2] == ("False", "NoModel")
+    assert outcome.policy == "harmony-fallback"
+    status, reason, message = outcome.conditions["ModelReady"]
+    assert (status, reason) == ("False", "NoModel")
+    assert "SLA-aware fallback" in message
+
+
+def test_the_fallback_learns_while_harmony_decides_and_takes_over_warm(engine: Engine) -> None:
+    harness = Harness(engine, model=SeasonalNaive(horizon=4))
+    for _ in range(PERIOD):
+        assert harness.step().policy == "harmony"
+    learned = harness.runtime.fallback.state()["calibration"]["updates"]
+    # Every cycle once the demand before it spans the delay and the stabilisation window.
+    assert learned >= PERIOD - 1 - harness.config.provisioning_delay_steps - (
+        harness.config.stabilization_steps
+    )
+    harness.deps.forecasters = Provider(None)  # the model is gone
+    outcome = harness.step()
+    assert outcome.policy == "harmony-fallback"
+    assert harness.runtime.fallback.state()["calibration"]["updates"] == learned + 1
 
 
 def test_missing_metrics_hold_then_fall_back(engine: Engine) -> None:
