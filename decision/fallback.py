@@ -7,7 +7,7 @@ forecaster, ε the only knob. At decision step t (demand known up to t-1) it ask
 
 plus bounds and the safety rules. The buffer b* is a number of replicas (an additive
 buffer needed the least capacity for the SLA across the headline traces:
-docs/decisions/0008). Each level a of the calibration grid (decision.calibration) labels
+docs/decisions/0010). Each level a of the calibration grid (decision.calibration) labels
 a buffer: none at the top level (0.5), then from a tenth of a replica up to
 `max_replicas` at the lowest, geometrically, so the grid spans every buffer the pool can
 hold at any scale. The posterior learns from every realised step how often the capacity
