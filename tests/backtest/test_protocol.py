@@ -99,7 +99,7 @@ def test_each_baseline_is_deployed_at_its_cheapest_knob_on_tune() -> None:
             assert item.deployed.tune_metrics.shortfall_rate <= sla
             cheaper_met = [
                 knob for knob, score in tuned.evaluations.items()
-                if score.shortfall_rate <= sla
+                if score.violation <= sla
                 and score.replica_hours < tuned.score.replica_hours
             ]  # fmt: skip
             assert not cheaper_met, item.policy

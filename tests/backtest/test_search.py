@@ -83,9 +83,9 @@ def test_the_search_finds_the_known_answer_on_a_hand_made_trace() -> None:
     def on_tune(knob: float) -> Score:
         metrics = run_case(scenario, "window-buffer", knob).tune_metrics
         assert metrics is not None
-        return Score(metrics.shortfall_rate, metrics.replica_hours)
+        return Score(metrics.sla_violation, metrics.replica_hours)
 
     outcome = search_knob(KNOBS["window-buffer"], on_tune, 0.01, start=0)
     assert outcome.met and outcome.knob == 4
-    assert outcome.evaluations[3.0].shortfall_rate > 0.01
+    assert outcome.evaluations[3.0].violation > 0.01
     assert math.isclose(outcome.score.replica_hours, 400 * 14 * 5 / 60, rel_tol=0.05)
