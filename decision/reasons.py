@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from decision.types import BindingConstraint, PoolSpec
+from decision.types import BindingConstraint, PoolSpec, SlaKind
 
 
 def action_phrase(current: int, replicas: int) -> str:
@@ -63,8 +63,19 @@ def safety_clause(binding: BindingConstraint, context: ReasonContext) -> str | N
     return clauses.get(binding)
 
 
+def miss_phrase(spec: PoolSpec) -> str:
+    """What the chance constraint bounds, in words."""
+    if spec.sla_kind is SlaKind.queue:
+        return (
+            f"probability that work waits longer than {(spec.max_delay_seconds or 0) / 60:g} "
+            "minutes"
+        )
+    return "shortfall probability"
+
+
 def engine_clause(binding: BindingConstraint, context: ReasonContext) -> str:
     """Why the engine wanted what it wanted."""
+    miss = miss_phrase(context.spec)
     estimate = (
         f"estimate {percent(context.shortfall_probability or 0.0)}, "
         f"{percent(context.spec.credible_level)} upper bound "
@@ -73,8 +84,7 @@ def engine_clause(binding: BindingConstraint, context: ReasonContext) -> str:
     epsilon = percent(context.epsilon or 0.0)
     if binding is BindingConstraint.sla:
         return (
-            f"the fewest whose shortfall probability over {context.window} stays within "
-            f"ε={epsilon} ({estimate})"
+            f"the fewest whose {miss} over {context.window} stays within ε={epsilon} ({estimate})"
         )
     if binding is BindingConstraint.cost:
         return (
@@ -89,13 +99,13 @@ def engine_clause(binding: BindingConstraint, context: ReasonContext) -> str:
     if binding is BindingConstraint.sample_size:
         return (
             f"they cover the forecast's upper tail over {context.window}, extrapolated beyond "
-            f"its {context.sample_count} samples: too few samples to show a shortfall "
-            f"probability within ε={epsilon} at {percent(context.spec.credible_level)} "
+            f"its {context.sample_count} samples: too few samples to show a {miss} "
+            f"within ε={epsilon} at {percent(context.spec.credible_level)} "
             "credibility"
         )
     if binding is BindingConstraint.infeasible:
         return (
-            f"no count up to the maximum keeps the shortfall probability within ε={epsilon}: "
+            f"no count up to the maximum keeps the {miss} within ε={epsilon}: "
             f"{context.sla_replicas} would be needed ({estimate})"
         )
     return context.policy_why
