@@ -25,8 +25,8 @@ ARG VARIANT=cpu
 # those builders need `--skip-unused-stages=false`.
 FROM ${PYTHON_IMAGE} AS runtime-cpu
 
-# ---- build: a self-contained virtual environment in /opt/harmony -------------------------
-FROM runtime-cpu AS build
+# ---- dependencies: a self-contained virtual environment in /opt/harmony -------------------
+FROM runtime-cpu AS dependencies
 # pip's options that say where torch comes from.
 ARG TORCH_SOURCE="--index-url https://download.pytorch.org/whl/cpu"
 ENV PIP_NO_CACHE_DIR=1 \
@@ -44,13 +44,17 @@ COPY pyproject.toml README.md ./
 RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
       > /tmp/requirements.txt \
  && pip install -r /tmp/requirements.txt
+
+# ---- build: the project's own wheel ------------------------------------------------------
+# Apart from the dependencies, so that a code change rebuilds a small layer, not the
+# gigabytes of the environment the runtime copies.
+FROM dependencies AS build
 COPY forecaster ./forecaster
 COPY decision ./decision
 COPY controller ./controller
 COPY api ./api
 COPY migrations ./migrations
-RUN pip install --no-deps . \
- && harmony --version
+RUN pip wheel --no-deps --wheel-dir /wheels .
 
 # ---- runtime stages: the same venv on a CPU (runtime-cpu above) or a CUDA base -----------
 FROM ${CUDA_BASE_IMAGE} AS runtime-cuda
@@ -79,7 +83,12 @@ RUN groupadd --system --gid 10001 harmony \
       --shell /usr/sbin/nologin harmony \
  && mkdir -p /var/lib/harmony /var/cache/harmony/models \
  && chown -R 10001:10001 /var/lib/harmony /var/cache/harmony
-COPY --from=build /opt/harmony /opt/harmony
+COPY --from=dependencies /opt/harmony /opt/harmony
+# The project's wheel alone, offline: nothing but the code changes in this layer.
+COPY --from=build /wheels /tmp/wheels
+RUN pip install --no-deps --no-index --no-cache-dir /tmp/wheels/*.whl \
+ && rm -rf /tmp/wheels \
+ && harmony --version
 USER 10001:10001
 WORKDIR /home/harmony
 EXPOSE 8000 8080
