@@ -19,14 +19,15 @@ ARG CUDA_BASE_IMAGE=nvidia/cuda:12.8.1-base-ubuntu24.04
 # cpu or cuda: which runtime stage below becomes the image.
 ARG VARIANT=cpu
 
-# The CPU runtime is the Python image as it is. The build stage starts from it by name, so
-# that builders which skip stages no FROM or COPY names literally (buildah 1.28, Debian
-# bookworm's podman) still build it for `FROM runtime-${VARIANT}` below; with VARIANT=cuda
-# those builders need `--skip-unused-stages=false`.
-FROM ${PYTHON_IMAGE} AS runtime-cpu
+FROM ${PYTHON_IMAGE} AS python
 
-# ---- dependencies: a self-contained virtual environment in /opt/harmony -------------------
-FROM runtime-cpu AS dependencies
+# ---- runtime-cpu: the Python image with the dependencies' environment in /opt/harmony -----
+# The CPU runtime is built on in place, so the image does not copy gigabytes of environment
+# from stage to stage. The build stage starts from it by name, so that builders which skip
+# stages no FROM or COPY names literally (buildah 1.28, Debian bookworm's podman) still build
+# it for `FROM runtime-${VARIANT}` below; with VARIANT=cuda those builders need
+# `--skip-unused-stages=false`.
+FROM python AS runtime-cpu
 # pip's options that say where torch comes from.
 ARG TORCH_SOURCE="--index-url https://download.pytorch.org/whl/cpu"
 ENV PIP_NO_CACHE_DIR=1 \
@@ -39,16 +40,19 @@ ENV PATH=/opt/harmony/bin:$PATH
 RUN pip install --upgrade pip setuptools wheel \
  && pip install torch==2.13.0 ${TORCH_SOURCE}
 WORKDIR /src
-# Dependencies change less often than the code: this layer is reused while only code changes.
-COPY pyproject.toml README.md ./
+# Dependencies change less often than the code: this layer is reused while only code (or the
+# README, which only the wheel's metadata needs) changes.
+COPY pyproject.toml ./
 RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
       > /tmp/requirements.txt \
- && pip install -r /tmp/requirements.txt
+ && pip install -r /tmp/requirements.txt \
+ && rm /tmp/requirements.txt
 
 # ---- build: the project's own wheel ------------------------------------------------------
 # Apart from the dependencies, so that a code change rebuilds a small layer, not the
-# gigabytes of the environment the runtime copies.
-FROM dependencies AS build
+# gigabytes of the environment.
+FROM runtime-cpu AS build
+COPY README.md ./
 COPY forecaster ./forecaster
 COPY decision ./decision
 COPY controller ./controller
@@ -56,7 +60,7 @@ COPY api ./api
 COPY migrations ./migrations
 RUN pip wheel --no-deps --wheel-dir /wheels .
 
-# ---- runtime stages: the same venv on a CPU (runtime-cpu above) or a CUDA base -----------
+# ---- runtime-cuda: the same environment on a CUDA base ------------------------------------
 FROM ${CUDA_BASE_IMAGE} AS runtime-cuda
 # The Python of the official image lives in /usr/local; bring it and the libraries it links
 # (so this variant needs the official python image as PYTHON_IMAGE).
@@ -64,8 +68,9 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates libssl3 libffi8 libsqlite3-0 libbz2-1.0 liblzma5 zlib1g libexpat1 \
  && rm -rf /var/lib/apt/lists/*
-COPY --from=runtime-cpu /usr/local /usr/local
+COPY --from=python /usr/local /usr/local
 RUN ldconfig && python3 --version
+COPY --from=runtime-cpu /opt/harmony /opt/harmony
 
 FROM runtime-${VARIANT} AS runtime
 LABEL org.opencontainers.image.title="harmony" \
@@ -83,7 +88,6 @@ RUN groupadd --system --gid 10001 harmony \
       --shell /usr/sbin/nologin harmony \
  && mkdir -p /var/lib/harmony /var/cache/harmony/models \
  && chown -R 10001:10001 /var/lib/harmony /var/cache/harmony
-COPY --from=dependencies /opt/harmony /opt/harmony
 # The project's wheel alone, offline: nothing but the code changes in this layer.
 COPY --from=build /wheels /tmp/wheels
 RUN pip install --no-deps --no-index --no-cache-dir /tmp/wheels/*.whl \

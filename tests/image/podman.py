@@ -17,7 +17,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "localhost/harmony-test:latest"
-# These machines need them explicit; the defaults podman derives fail to start runc.
+# runc is the runtime .ci/run installs. Without explicit limits podman asks for more open
+# files than these machines allow, and runc fails with "error setting rlimit type 7".
 RUN_OPTIONS = (
     "--runtime",
     "runc",
