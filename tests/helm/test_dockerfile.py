@@ -1,9 +1,8 @@
 """Static checks of the Dockerfile, the one image every component runs.
 
-Docker is not available where the tests run, so the image is NOT built here: these tests
-parse the Dockerfile and check what can be read from its text (stages, base images, the
-user, what is copied and installed, no secrets) and that it agrees with pyproject.toml
-and the chart. Whether the build succeeds is only known where the image is built.
+These tests parse the Dockerfile and check what can be read from its text (stages, base
+images, the user, what is copied and installed, no secrets) and that it agrees with
+pyproject.toml and the chart; tests/image builds the image with podman and runs it.
 """
 
 from __future__ import annotations
@@ -87,13 +86,17 @@ def _final_chain() -> list[Stage]:
 
 def test_it_is_a_multi_stage_build_whose_runtime_copies_only_the_built_environment() -> None:
     _, stages = _stages()
-    assert len(stages) >= 3
+    assert len(stages) >= 4
     names = [stage.name for stage in stages]
-    assert "build" in names
+    assert "runtime-cpu" in names and "build" in names
     final = stages[-1]
+    # the CPU runtime is the environment's stage itself: it copies no environment around
     copies = [argument for chain in _final_chain() for argument in chain.all("COPY")]
-    assert copies == ["--from=build /opt/harmony /opt/harmony"]
-    assert not any("pip install" in run for run in final.all("RUN"))
+    assert sorted(copies) == ["--from=build /wheels /tmp/wheels", "pyproject.toml ./"]
+    # the runtime installs only the project's own wheel, offline, without dependencies
+    installs = [run for run in final.all("RUN") if "pip install" in run]
+    assert len(installs) == 1
+    assert "--no-deps --no-index" in installs[0] and "/tmp/wheels/*.whl" in installs[0]
 
 
 def test_the_default_base_is_python_3_11_slim_and_a_build_argument_selects_cuda() -> None:
@@ -110,15 +113,18 @@ def test_the_default_base_is_python_3_11_slim_and_a_build_argument_selects_cuda(
 
 def test_torch_is_the_pinned_cpu_build_and_the_project_is_installed_with_its_dependencies() -> None:
     _, stages = _stages()
+    (dependencies,) = [stage for stage in stages if stage.name == "runtime-cpu"]
     (build,) = [stage for stage in stages if stage.name == "build"]
-    runs = " && ".join(build.all("RUN"))
+    assert build.base == "runtime-cpu"
+    runs = " && ".join(dependencies.all("RUN"))
     (torch_pin,) = [dep for dep in PYPROJECT["project"]["dependencies"] if dep.startswith("torch")]
-    assert f"pip install {torch_pin} --index-url ${{TORCH_INDEX_URL}}" in runs
-    (index_default,) = [arg for arg in build.all("ARG") if arg.startswith("TORCH_INDEX_URL=")]
-    assert index_default == "TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu"
-    # the dependencies are pyproject.toml's, and the project itself goes in after them
+    assert f"pip install {torch_pin} ${{TORCH_SOURCE}}" in runs
+    arguments = dependencies.all("ARG")
+    (source_default,) = [arg for arg in arguments if arg.startswith("TORCH_SOURCE=")]
+    assert source_default == 'TORCH_SOURCE="--index-url https://download.pytorch.org/whl/cpu"'
+    # the dependencies are pyproject.toml's, and the project's wheel is built after them
     assert '["project"]["dependencies"]' in runs and "pip install -r" in runs
-    assert "pip install --no-deps ." in runs
+    assert "pip wheel --no-deps --wheel-dir /wheels ." in " && ".join(build.all("RUN"))
 
 
 def test_every_package_of_the_distribution_is_copied_into_the_build() -> None:
