@@ -221,7 +221,8 @@ def pool_factor(series: Series, train_end: int, capacity: float, peak_replicas: 
     if not level > 0:
         raise HarmonyError(
             f"trace {series.name!r}: the demand of the training part (rows 0..{train_end - 1}) "
-            "is never above zero; use a longer trace or a later --start"
+            "is never above zero; raise --train-fraction, or use a trace whose demand is"
+            " above zero early on"
         )
     return peak_replicas * capacity / level
 
