@@ -164,7 +164,7 @@ def queue_requirements(
 
     def late_at(capacity: FloatArray) -> np.ndarray:
         ahead = _late_paths(arrivals, backlog, capacity)[:, first:]
-        return np.concatenate([ahead, _late_backlog(backlog, past, capacity)], axis=1)
+        return np.concatenate([ahead, _late_backlog(backlog, past, capacity, delay)], axis=1)
 
     unavoidable = late_at(unbounded_paths)
 
@@ -190,13 +190,17 @@ def queue_requirements(
     return requirement
 
 
-def _late_backlog(backlog: float, recent: FloatArray, capacity: FloatArray) -> np.ndarray:
+def _late_backlog(
+    backlog: float, recent: FloatArray, capacity: FloatArray, delay: int
+) -> np.ndarray:
     """`[S, k + 1]` whether the queued work of each of the last k steps (`recent`, oldest
     first) is still queued after its deadline, horizon step k - j for the step j back; the
     last column is the work queued longer than that (already late), which must at least
-    be served within max(k, 1) steps rather than stranded."""
+    be served within max(k, 1) steps rather than stranded. Each part is checked again at
+    the first step new replicas can serve (`delay`): a deadline no count can meet any more
+    still leaves its work to be served then, never stranded (columns k + 1 ..)."""
     count = recent.size
-    late = np.zeros((capacity.shape[0], count + 1), dtype=bool)
+    late = np.zeros((capacity.shape[0], 2 * (count + 1)), dtype=bool)
     if backlog <= 0:
         return late
     newest_first = np.concatenate([recent[::-1], [np.inf]])
@@ -209,12 +213,14 @@ def _late_backlog(backlog: float, recent: FloatArray, capacity: FloatArray) -> n
         [np.zeros((capacity.shape[0], 1)), np.cumsum(np.isinf(capacity), axis=1)], 1
     )
     # Step j back (j = 1..k) is served by horizon steps < k - j + 1.
-    ends = np.append(np.arange(count, 0, -1), max(count, 1))
-    remaining = queued[None, :] - cumulative[:, ends]
+    deadlines = np.append(np.arange(count, 0, -1), max(count, 1))
+    ends = np.concatenate([deadlines, np.maximum(deadlines, delay + 1)])
+    ends = np.minimum(ends, capacity.shape[1])
+    remaining = np.tile(queued, 2)[None, :] - cumulative[:, ends]
     late[:] = (
         (unbounded[:, ends] == 0)
-        & (newest_first[None, :] > 0)
-        & (remaining > _RELATIVE_SLACK * np.maximum(queued[None, :], 1.0))
+        & (np.tile(newest_first, 2)[None, :] > 0)
+        & (remaining > _RELATIVE_SLACK * np.maximum(np.tile(queued, 2)[None, :], 1.0))
     )
     return late
 

@@ -75,7 +75,7 @@ def _queue_spec(delay: int, wait_seconds: float, window: int = 1) -> PoolSpec:
 def _brute_force_oracle(path: np.ndarray, spec: PoolSpec, usable_now: int, backlog: float) -> int:
     """Fewest r with no window work late, by replaying each r through the fluid queue;
     the backlog (of unknown age: late already) served within max(k, 1) steps when the
-    capacity can reach it by then."""
+    capacity can reach it by then, and in any case by the first step new replicas serve."""
     delay, wait = spec.provisioning_delay_steps, spec.max_delay_steps
     stop = delay + (spec.decision_window_steps or 1)
     due = max(wait, 1)
@@ -87,7 +87,8 @@ def _brute_force_oracle(path: np.ndarray, spec: PoolSpec, usable_now: int, backl
         queued = fluid_backlog(arrivals, capacity, backlog)
         window_late = late_work(arrivals, queued, capacity, wait)[delay:stop].any()
         backlog_late = reachable and capacity[:due].sum() < backlog * (1 - 1e-9)
-        if not window_late and not backlog_late:
+        stranded = capacity[: max(due, delay + 1)].sum() < backlog * (1 - 1e-9)
+        if not window_late and not backlog_late and not stranded:
             return replicas
     return spec.max_replicas + 1
 
@@ -206,3 +207,13 @@ def test_min_replicas_above_the_plans_does_not_collapse_the_queue_calibration() 
         policy.observe(work)
     assert decision.replicas == 3
     assert policy.calibration.effective_epsilon(0.05) > 0.005
+
+
+def test_a_pool_at_zero_with_work_queued_and_none_arriving_is_scaled_up_to_serve_it() -> None:
+    # Nothing usable now, nothing arriving: the queued work can no longer be on time, but
+    # it must be served as soon as new replicas can, not stranded.
+    spec = _queue_spec(delay=2, wait_seconds=60.0)
+    observation = PoolObservation(
+        replicas_usable=0, recent_demand=np.array([0.0, 0.0, 0.0]), backlog=20.0
+    )
+    assert QueueAnalysis(np.zeros((1, 3)), observation, spec).covering_all() == 5
