@@ -242,9 +242,10 @@ def plan_replicas(analysis: DemandAnalysis, epsilon: float) -> Plan:
 
 class QueueAnalysis(DemandAnalysis):
     """DemandAnalysis for the queue SLA: a sample falls short at r when some work arriving
-    in the decision window (horizon steps d .. stop - 1) waits longer than the pool's max
-    delay behind the backlog observed now and the work of the steps before it
-    (decision.queue), beyond what no count could prevent. Waits need the capacity of the
+    from now to the end of the decision window (horizon steps 0 .. stop - 1), or already
+    queued, waits longer than the pool's max delay (decision.queue), beyond what no count
+    could prevent. The steps before the delay count too: the next decision cannot add
+    capacity for them, so this one must. Waits need the capacity of the
     steps after the arrivals, not their demand: the forecast horizon stays as for the
     shortfall SLA. A scale-down reaches the window's work through the backlog it leaves
     ahead of it, so nothing is kept apart for the steps before the delay."""
@@ -268,7 +269,7 @@ class QueueAnalysis(DemandAnalysis):
                 self.delay,
                 wait_steps,
                 largest,
-                self.delay,
+                0,
                 recent if wait_steps else None,
             )
         )
@@ -283,7 +284,7 @@ class QueueAnalysis(DemandAnalysis):
                 0,
                 wait_steps,
                 largest,
-                self.delay,
+                0,
             )
         )
         self.sorted_kept = np.zeros_like(self.sorted_kept)

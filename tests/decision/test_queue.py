@@ -73,19 +73,26 @@ def _queue_spec(delay: int, wait_seconds: float, window: int = 1) -> PoolSpec:
 
 
 def _brute_force_oracle(path: np.ndarray, spec: PoolSpec, usable_now: int, backlog: float) -> int:
-    """Fewest r with no window work late, by replaying each r through the fluid queue;
+    """Fewest r with no work of steps 0..stop-1 late beyond what no count prevents, by
+    replaying each r through the fluid queue;
     the backlog (of unknown age: late already) served within max(k, 1) steps when the
     capacity can reach it by then, and in any case by the first step new replicas serve."""
     delay, wait = spec.provisioning_delay_steps, spec.max_delay_steps
     stop = delay + (spec.decision_window_steps or 1)
     due = max(wait, 1)
     reachable = due > delay or usable_now * CAPACITY * due >= backlog * (1 + 1e-9)
-    for replicas in range(spec.max_replicas + 1):
-        usable = np.where(np.arange(stop + wait) < delay, min(replicas, usable_now), replicas)
-        capacity = usable * CAPACITY
-        arrivals = np.concatenate([path[:stop], np.zeros(wait)])
+    arrivals = np.concatenate([path[:stop], np.zeros(wait)])
+    before = np.arange(stop + wait) < delay
+
+    def late_steps(capacity: np.ndarray) -> np.ndarray:
         queued = fluid_backlog(arrivals, capacity, backlog)
-        window_late = late_work(arrivals, queued, capacity, wait)[delay:stop].any()
+        return late_work(arrivals, queued, capacity, wait)[:stop] > 1e-9
+
+    # Late even with unbounded capacity once new replicas can serve: no count prevents it.
+    unavoidable = late_steps(np.where(before, usable_now * CAPACITY, 1e12))
+    for replicas in range(spec.max_replicas + 1):
+        capacity = np.where(before, min(replicas, usable_now), replicas) * CAPACITY
+        window_late = (late_steps(capacity) & ~unavoidable).any()
         backlog_late = reachable and capacity[:due].sum() < backlog * (1 - 1e-9)
         stranded = capacity[: max(due, delay + 1)].sum() < backlog * (1 - 1e-9)
         if not window_late and not backlog_late and not stranded:
