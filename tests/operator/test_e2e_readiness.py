@@ -7,12 +7,15 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from controller.state.db import create_engine_for
+from controller.state.models import Action, ActionResult, Pool
 from tests.operator.conftest import E2E_STEP, Kube, OperatorProcess, store_model
 from tests.operator.test_e2e import condition, e2e_spec, wait_for
 from tests.prometheus import RunningPrometheus
@@ -106,22 +109,34 @@ async def test_enforce_ready_and_min_node_lifetime(
 
     # minNodeLifetime: each scale-down of "kept" comes at least the lifetime after the
     # scale-up before it (one interval of slack for a cycle's slot), and one does come.
+    # Timed by the operator's own action records: sampling the target from this process
+    # sees a change only when the loaded machine lets it look.
     deadline = time.monotonic() + 3 * LIFETIME_SECONDS
-    while time.monotonic() < deadline and not _down_after_up(replicas):
-        watch()
-        await asyncio.sleep(0.25)
-    delays = _down_after_up(replicas)
+    while time.monotonic() < deadline and not _down_after_up(operator_db, "kept"):
+        await asyncio.sleep(0.5)
+    delays = _down_after_up(operator_db, "kept")
     assert delays, replicas[-40:]
     assert min(delays) >= LIFETIME_SECONDS - E2E_STEP.total_seconds(), (delays, replicas[-80:])
 
 
-def _down_after_up(samples: list[tuple[float, int]]) -> list[float]:
-    """Seconds from each scale-up to the next scale-down in the sampled replica counts."""
+def _down_after_up(database_url: str, pool: str) -> list[float]:
+    """Seconds from each applied scale-up of `pool` to the next applied scale-down, by the
+    times the operator recorded them."""
+    engine = create_engine_for(database_url)
+    try:
+        with Session(engine) as session:
+            actions = session.execute(
+                select(Action.created_at, Action.from_replicas, Action.to_replicas)
+                .join(Pool, Pool.id == Action.pool_id)
+                .where(Pool.name == pool, Action.result == ActionResult.succeeded)
+                .order_by(Action.created_at)
+            ).all()
+    finally:
+        engine.dispose()
     delays, last_up = [], None
-    for (_, before), (at, after) in itertools.pairwise(samples):
+    for at, before, after in actions:
         if after > before:
             last_up = at
         elif after < before and last_up is not None:
-            delays.append(at - last_up)
-            last_up = None
+            delays.append((at - last_up).total_seconds())
     return delays
