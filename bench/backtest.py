@@ -105,13 +105,16 @@ def config_for(
     run_size: RunSize,
     sweep: bool = True,
     sla: SlaChoice = SlaChoice(),
+    policies: tuple[str, ...] | None = None,
 ) -> BacktestConfig:
     forecaster = run_size.forecaster(ForecasterConfig(max_train_seconds=None, seed=SEED))
     if flow_transform is not None:
         forecaster = forecaster.replace(flow_transform=flow_transform)
     return BacktestConfig(
         policies=(
-            POLICY_NAMES
+            policies
+            if policies
+            else POLICY_NAMES
             if not run_size.smoke
             else SMOKE_QUEUE_POLICIES
             if sla.kind is SlaKind.queue
@@ -122,7 +125,7 @@ def config_for(
         sla_kind=sla.kind,
         max_delay=sla.max_delay,
         train_fraction=0.5,
-        sweep=sweep and sla.kind is SlaKind.shortfall,
+        sweep=sweep and sla.kind is SlaKind.shortfall and not policies,
         num_samples=samples,
         seed=SEED,
         # None: each trace's policies go to Celery workers when HARMONY_REDIS_URL is set,
@@ -142,13 +145,14 @@ def run_trace(
     run_size: RunSize,
     sla: SlaChoice = SlaChoice(),
     models: Path | None = None,
+    policies: tuple[str, ...] | None = None,
 ) -> list[tuple[dict, str]]:
     """Every pool size of one trace: (case document, printed lines). With `models`, the
     trace's forecaster is loaded from there when an earlier run saved it (training is
     deterministic for the seed), and saved there otherwise."""
     torch.set_num_threads(1)
     started = time.perf_counter()
-    config = config_for(samples, flow_transform, run_size, sla=sla)
+    config = config_for(samples, flow_transform, run_size, sla=sla, policies=policies)
     series = run_size.series(trace.load())
     cached = None
     if models is not None:
@@ -356,6 +360,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--drift", action="store_true", help="also the +50%% level-shift case")
     parser.add_argument("--speed", action="store_true", help="only B4's 30-day backtest timing")
     parser.add_argument(
+        "--policies",
+        default="",
+        help="comma-separated policies to run instead of all (no hindsight frontier then), "
+        "e.g. harmony,harmony-fallback,oracle to set Harmony beside its day-one fallback",
+    )
+    parser.add_argument(
         "--models",
         type=Path,
         default=None,
@@ -379,6 +389,10 @@ def main(argv: list[str] | None = None) -> None:
     # --smoke on fisher3, where Harmony and a baseline meet the SLA in 3 days: the
     # headline's ratios are computed too, not left undefined.
     args, run_size = parse_with_smoke(parser, argv, cases="fisher3:8", samples=SMOKE_SAMPLES)
+    chosen = tuple(name for name in (part.strip() for part in args.policies.split(",")) if name)
+    unknown_policies = sorted(set(chosen) - set(POLICY_NAMES))
+    if unknown_policies:
+        parser.error(f"--policies: unknown {', '.join(unknown_policies)}")
     kind = SlaKind(args.sla_kind)
     if args.max_delay is not None and kind is SlaKind.shortfall:
         parser.error("--max-delay applies to --sla-kind queue only")
@@ -424,6 +438,7 @@ def main(argv: list[str] | None = None) -> None:
                     run_size,
                     sla,
                     args.models,
+                    chosen,
                 )
                 for trace, sizes in plan
             ]
@@ -434,7 +449,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         for trace, sizes in plan:
             for document, text in run_trace(
-                trace, sizes, args.samples, args.flow_transform, run_size, sla, args.models
+                trace, sizes, args.samples, args.flow_transform, run_size, sla, args.models, chosen
             ):
                 print(text, flush=True)
                 cases.append(document)
