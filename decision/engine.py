@@ -273,21 +273,20 @@ class QueueAnalysis(DemandAnalysis):
                 recent if wait_steps else None,
             )
         )
-        # What the calibration compares with: the same paths with every replica usable
-        # from now on (no in-flight effects), as for the shortfall SLA.
-        self.sorted_planned = np.sort(
-            queue_requirements(
-                arrivals,
-                backlog,
-                np.full(self.stop + wait_steps, largest, dtype=np.int64),
-                largest,
-                0,
-                wait_steps,
-                largest,
-                0,
-            )
-        )
         self.sorted_kept = np.zeros_like(self.sorted_kept)
+        self._paths = (arrivals, backlog, largest, wait_steps)
+
+    @functools.cached_property
+    def sorted_planned(self) -> IntArray:
+        """What the calibration compares with: the same paths with every replica usable
+        from now on (no in-flight effects), as for the shortfall SLA. Only Harmony's
+        calibration asks, so it is computed on demand."""
+        arrivals, backlog, largest, wait_steps = self._paths
+        everything = np.full(self.stop + wait_steps, largest, dtype=np.int64)
+        planned: IntArray = np.sort(
+            queue_requirements(arrivals, backlog, everything, largest, 0, wait_steps, largest)
+        )
+        return planned
 
     def beyond_samples(self, levels: FloatArray) -> IntArray:
         """The largest requirement plus the margin the extrapolated demand tail adds over
